@@ -1,0 +1,1 @@
+"""Invataxi booking bot: the application core (settings, app factory, middlewares, services)."""

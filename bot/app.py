@@ -1,0 +1,128 @@
+"""The app factory: Bot, Dispatcher, engine, storage and scheduler are built here, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.utils.callback_answer import CallbackAnswerMiddleware
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.db import create_engine, create_sessionmaker
+from bot.i18n import I18n
+from bot.middlewares import DatabaseMiddleware, PersonMiddleware
+from bot.settings import Settings
+from bot.storage.fsm import SqlStorage
+
+log = logging.getLogger(__name__)
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(link_preview_is_disabled=True),
+    )
+
+
+def create_storage(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Conversation state on the database by default, on Redis when several processes share it."""
+    if settings.redis_url:
+        from aiogram.fsm.storage.base import DefaultKeyBuilder
+        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+
+        storage = RedisStorage.from_url(
+            settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True)
+        )
+        return storage, RedisEventIsolation(storage.redis)
+    return SqlStorage(sessions), SimpleEventIsolation()
+
+
+def create_scheduler(settings: Settings) -> AsyncIOScheduler:
+    """In-process jobs only: every job re-derives its work from database rows (see bot.sweeps)."""
+    return AsyncIOScheduler(
+        timezone=settings.tz,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+    )
+
+
+@dataclass
+class App:
+    settings: Settings
+    bot: Bot
+    dp: Dispatcher
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    i18n: I18n
+    owner: str
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.dp.storage.close()
+        await self.dp.fsm.events_isolation.close()
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+
+def create_dispatcher(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    outbox_wakeup: asyncio.Event,
+) -> Dispatcher:
+    from handlers import get_routers
+
+    storage, isolation = create_storage(settings, sessions)
+    dp = Dispatcher(
+        storage=storage,
+        events_isolation=isolation,
+        settings=settings,
+        i18n=i18n,
+        sessions=sessions,
+        outbox_wakeup=outbox_wakeup,
+    )
+    dp.update.outer_middleware(DatabaseMiddleware(sessions, on_commit=outbox_wakeup.set))
+    dp.update.outer_middleware(PersonMiddleware(i18n, settings.default_language))
+    dp.callback_query.middleware(CallbackAnswerMiddleware())
+    dp.include_routers(*get_routers(settings))
+    return dp
+
+
+def process_owner(settings: Settings) -> str:
+    """A name for this process in claims and leases: host, pid and an optional label."""
+    label = settings.process_name or "bot"
+    return f"{label}@{socket.gethostname()}:{os.getpid()}"[:64]
+
+
+def create_app(settings: Settings) -> App:
+    engine = create_engine(settings.database_url)
+    sessions = create_sessionmaker(engine)
+    i18n = I18n(default_language=settings.default_language)
+    wakeup = asyncio.Event()
+    dp = create_dispatcher(settings, sessions, i18n, wakeup)
+    bot = create_bot(settings)
+    return App(
+        settings=settings,
+        bot=bot,
+        dp=dp,
+        engine=engine,
+        sessions=sessions,
+        i18n=i18n,
+        owner=process_owner(settings),
+        outbox_wakeup=wakeup,
+    )

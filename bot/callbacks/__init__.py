@@ -1,0 +1,1 @@
+"""Typed callback data, one module per feature; prefixes carry a version (`lang1`, `r1`...)."""

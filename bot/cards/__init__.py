@@ -1,0 +1,1 @@
+"""Cards in dispatcher chats (rides, verifications), rendered from the database when sent."""

@@ -1,0 +1,70 @@
+"""The `invataxi` command line (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.settings import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="invataxi", description="Invataxi booking bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="migrate the database, then serve (polling or webhook)")
+    sub.add_parser("migrate", help="upgrade the database schema to the latest version")
+    sub.add_parser("check", help="validate settings and the districts file, then exit")
+    status = sub.add_parser("status", help="outbox backlog, oldest requests, sweeps")
+    status.add_argument("--json", action="store_true")
+    bench = sub.add_parser("bench", help="measure throughput, latency and memory")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--postgres", metavar="URL", default="")
+    bench.add_argument("--mode", choices=("updates", "outbox"), default="updates")
+    bench.add_argument("--quick", action="store_true", help="a short run, for smoke tests")
+    args = parser.parse_args(argv)
+
+    if args.command == "bench":
+        from bot.bench import main as bench_main
+
+        return bench_main(args)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+    from bot.logging_setup import setup_logging
+
+    setup_logging(settings.log_level)
+    if args.command == "migrate":
+        from bot.migrate import upgrade
+
+        upgrade(settings.database_url)
+        print("database is up to date")
+        return 0
+    if args.command == "check":
+        from bot.districts import DistrictsFileError, load_districts
+
+        try:
+            spec = load_districts(settings.districts_file)
+        except DistrictsFileError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        print(f"settings ok; {len(spec.districts)} districts")
+        return 0
+    if args.command == "status":
+        from bot.status import print_status
+
+        return asyncio.run(print_status(settings, as_json=args.json))
+    from bot.districts import DistrictsFileError
+    from bot.runner import serve
+
+    try:
+        asyncio.run(serve(settings))
+    except DistrictsFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,1 @@
+"""Keyboards: pure functions of (translator, data) -> markup, one module per feature."""

@@ -1,0 +1,63 @@
+"""The main menu, the language choice, and the Back/Cancel row every step has."""
+
+from __future__ import annotations
+
+from aiogram.types import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+
+from bot.callbacks.common import LanguageChoice
+from bot.i18n import N_, Translator
+
+BOOK = N_("Book a ride")
+MY_RIDES = N_("My rides")
+PROFILE = N_("My profile")
+LANGUAGE = N_("Language")
+HELP = N_("Help")
+BACK = N_("Back")
+CANCEL = N_("Cancel")
+SKIP = N_("Skip")
+YES = N_("Yes")
+NO = N_("No")
+
+LANGUAGE_NAMES = {"kk": "Қазақ тілі", "ru": "Русский язык"}
+
+
+def language_keyboard(selected: str | None) -> InlineKeyboardMarkup:
+    """Both names are written in their own language; the pre-selected one is marked in words."""
+    rows = []
+    for code in ("kk", "ru"):
+        label = LANGUAGE_NAMES[code]
+        if code == selected:
+            label = f"✓ {label}"
+        rows.append([InlineKeyboardButton(text=label, callback_data=LanguageChoice(lang=code).pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def main_menu(t: Translator) -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[
+            [KeyboardButton(text=t(BOOK))],
+            [KeyboardButton(text=t(MY_RIDES)), KeyboardButton(text=t(PROFILE))],
+            [KeyboardButton(text=t(LANGUAGE)), KeyboardButton(text=t(HELP))],
+        ],
+        resize_keyboard=True,
+        is_persistent=True,
+    )
+
+
+def step_keyboard(
+    t: Translator, options: list[str] | None = None, *, back: bool = True, skip: bool = False
+) -> ReplyKeyboardMarkup:
+    """Big one-per-row buttons for a conversation step, then Back and Cancel."""
+    rows = [[KeyboardButton(text=o)] for o in options or []]
+    if skip:
+        rows.append([KeyboardButton(text=t(SKIP))])
+    nav = [KeyboardButton(text=t(CANCEL))]
+    if back:
+        nav.insert(0, KeyboardButton(text=t(BACK)))
+    rows.append(nav)
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True)

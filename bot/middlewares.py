@@ -1,0 +1,102 @@
+"""Per-update plumbing: one database session, the person, and their language.
+
+Registered as outer middlewares on the update, inside aiogram's FSM middleware, so the event
+isolation lock is already held: two quick taps by one person run one after the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.types import TelegramObject, Update, User
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import current_session
+from bot.i18n import I18n
+from models import Account, InboundUpdate, utcnow
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DatabaseMiddleware(BaseMiddleware):
+    """Open one session per update and commit once, after the handler succeeded.
+
+    The update's inbox row is marked done in the same transaction, so a crash before the commit
+    leaves the update to be handled again, and a handled update is never applied twice.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], on_commit: Callable[[], None]):
+        self.sessions = sessions
+        self.on_commit = on_commit
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        assert isinstance(event, Update)
+        async with self.sessions() as session:
+            token = current_session.set(session)
+            try:
+                if data.get("from_inbox"):
+                    status = await session.scalar(
+                        select(InboundUpdate.status).where(
+                            InboundUpdate.update_id == event.update_id
+                        )
+                    )
+                    if status == "done":
+                        log.info("update already handled", extra={"update_id": event.update_id})
+                        await session.rollback()
+                        return UNHANDLED
+                data["session"] = session
+                result = await handler(event, data)
+                if data.get("from_inbox"):
+                    await session.execute(
+                        update(InboundUpdate)
+                        .where(InboundUpdate.update_id == event.update_id)
+                        .values(status="done", payload=None, done_at=utcnow(), claimed_by=None)
+                    )
+                await session.commit()
+                self.on_commit()
+                return result
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                current_session.reset(token)
+
+
+class PersonMiddleware(BaseMiddleware):
+    """Find the person's account and bind a translator to their language.
+
+    Private chats create the account on first contact; in groups a person has no account
+    (dispatchers act there under their Telegram id) and texts use the default language.
+    """
+
+    def __init__(self, i18n: I18n, default_language: str) -> None:
+        self.i18n = i18n
+        self.default_language = default_language
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        session: AsyncSession = data["session"]
+        account: Account | None = None
+        chat = data.get("event_chat")
+        if user is not None and not user.is_bot:
+            account = await session.scalar(select(Account).where(Account.telegram_id == user.id))
+            if account is None and chat is not None and chat.type == "private":
+                account = Account(telegram_id=user.id, display_name=user.full_name[:128])
+                session.add(account)
+                await session.flush()
+            elif account is not None and account.unreachable_since is not None:
+                # They wrote to us, so the bot is no longer blocked.
+                account.unreachable_since = None
+        lang = account.language if account and account.language else None
+        data["account"] = account
+        data["lang"] = lang or self.default_language
+        data["language_chosen"] = lang is not None
+        data["t"] = self.i18n.translator(data["lang"])
+        return await handler(event, data)

@@ -1,0 +1,125 @@
+"""Running the bot: migrate, sync districts, then receive, handle, send and sweep until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeAllGroupChats
+
+from bot.app import App, create_app
+from bot.db import transaction
+from bot.delivery import OutboxSender
+from bot.districts import load_districts, sync_districts
+from bot.i18n import LANGUAGES, I18n, N_
+from bot.inbox import UpdateWorker, poll_updates
+from bot.migrate import upgrade_async
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PRIVATE_COMMANDS = (
+    ("book", N_("Book a ride")),
+    ("rides", N_("My rides")),
+    ("profile", N_("My profile")),
+    ("language", N_("Change language")),
+    ("mydata", N_("What the bot stores about me")),
+    ("help", N_("Help")),
+    ("cancel", N_("Stop the current step")),
+)
+GROUP_COMMANDS = (
+    ("queue", N_("Open requests, oldest first")),
+    ("today", N_("Today's rides by vehicle")),
+    ("tomorrow", N_("Tomorrow's rides by vehicle")),
+    ("ride", N_("A ride by its number")),
+    ("find", N_("Find a rider by phone or name")),
+)
+SHUTDOWN_GRACE_SECONDS = 20.0
+
+
+async def register_commands(bot: Bot, i18n: I18n, default_language: str) -> None:
+    """The command menu in Kazakh and Russian, and the default for other Telegram languages."""
+    for lang in (*LANGUAGES, None):
+        t = i18n.translator(lang or default_language)
+        private = [BotCommand(command=c, description=t(d)) for c, d in PRIVATE_COMMANDS]
+        group = [BotCommand(command=c, description=t(d)) for c, d in GROUP_COMMANDS]
+        await bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats(), language_code=lang)
+        await bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats(), language_code=lang)
+
+
+async def prepare(settings: Settings) -> App:
+    """Everything before the first update: schema, districts, the app itself."""
+    spec = load_districts(settings.districts_file)
+    await upgrade_async(settings.database_url)
+    app = create_app(settings)
+    async with transaction(app.sessions) as session:
+        await sync_districts(session, spec)
+    return app
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    app = await prepare(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_app(app, stop)
+    finally:
+        await app.close()
+
+
+async def run_app(app: App, stop: asyncio.Event) -> None:
+    """Start every loop of a prepared app and stop them in order when `stop` is set."""
+    from bot.sweeps import start_sweeps
+
+    settings = app.settings
+    await register_commands(app.bot, app.i18n, settings.default_language)
+    worker = UpdateWorker(app.dp, app.bot, app.sessions, app.owner)
+    sender = OutboxSender(app.bot, app.sessions, app.i18n, app.owner, app.outbox_wakeup)
+    app.extras.update(worker=worker, sender=sender)
+    receiving = asyncio.Event()
+    receive_stop = asyncio.Event()
+    allowed = app.dp.resolve_used_update_types()
+    tasks: list[asyncio.Task[None]] = []
+    web_cleanup: Callable[[], Awaitable[None]] | None = None
+    if settings.webhook_url:
+        from bot.webhook import start_webhook
+
+        web_cleanup = await start_webhook(app, allowed, worker.wakeup)
+    else:
+        await app.bot.delete_webhook(drop_pending_updates=False)
+        tasks.append(
+            asyncio.create_task(
+                poll_updates(app.bot, app.sessions, allowed, receive_stop, worker.wakeup)
+            )
+        )
+    receiving.set()
+    work_stop = asyncio.Event()
+    tasks.append(asyncio.create_task(worker.run(work_stop)))
+    send_stop = asyncio.Event()
+    sender_task = asyncio.create_task(sender.run(send_stop))
+    scheduler = start_sweeps(app)
+    log.info("bot started", extra={"mode": "webhook" if settings.webhook_url else "polling"})
+    await stop.wait()
+    log.info("stopping: finishing in-flight work")
+    receive_stop.set()
+    if web_cleanup is not None:
+        await web_cleanup()
+    for task in tasks[:-1]:
+        task.cancel()
+    work_stop.set()
+    await worker.drain(SHUTDOWN_GRACE_SECONDS)
+    scheduler.shutdown(wait=False)
+    send_stop.set()
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(sender_task, SHUTDOWN_GRACE_SECONDS)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, sender_task, return_exceptions=True)
+    log.info("bot stopped")

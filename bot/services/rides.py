@@ -1,0 +1,185 @@
+"""A ride's life: the one place where a ride changes state.
+
+Every change is one conditional UPDATE (so two dispatchers pressing at once can't both win, and an
+old button can't move a ride backwards), one audit event, and the messages it causes, all in the
+caller's transaction. Messages are composed by `bot.services.notifications`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Ride, RideEvent, RideStatus, utcnow
+
+S = RideStatus
+
+
+class Action(StrEnum):
+    TAKE = "take"
+    ASSIGN = "assign"
+    PROPOSE = "propose"
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    REJECT = "reject"
+    EN_ROUTE = "en_route"
+    ARRIVED = "arrived"
+    ON_BOARD = "on_board"
+    COMPLETE = "complete"
+    NO_SHOW = "no_show"
+    CANCEL = "cancel"
+    RIDER_CANCEL = "rider_cancel"
+    EXPIRE = "expire"
+
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS: Mapping[Action, tuple[frozenset[RideStatus], RideStatus]] = {
+    Action.TAKE: (frozenset({S.REQUESTED}), S.TAKEN),
+    Action.ASSIGN: (frozenset({S.REQUESTED, S.TAKEN, S.SCHEDULED}), S.SCHEDULED),
+    Action.PROPOSE: (frozenset({S.REQUESTED, S.TAKEN}), S.TIME_PROPOSED),
+    Action.ACCEPT: (frozenset({S.TIME_PROPOSED}), S.SCHEDULED),
+    Action.DECLINE: (frozenset({S.TIME_PROPOSED}), S.CANCELLED),
+    Action.REJECT: (frozenset({S.REQUESTED, S.TAKEN, S.TIME_PROPOSED}), S.REJECTED),
+    Action.EN_ROUTE: (frozenset({S.SCHEDULED}), S.EN_ROUTE),
+    Action.ARRIVED: (frozenset({S.SCHEDULED, S.EN_ROUTE}), S.ARRIVED),
+    Action.ON_BOARD: (frozenset({S.ARRIVED}), S.ON_BOARD),
+    Action.COMPLETE: (frozenset({S.ON_BOARD}), S.COMPLETED),
+    Action.NO_SHOW: (frozenset({S.SCHEDULED, S.EN_ROUTE, S.ARRIVED}), S.NO_SHOW),
+    Action.CANCEL: (
+        frozenset({S.REQUESTED, S.TAKEN, S.TIME_PROPOSED, S.SCHEDULED, S.EN_ROUTE, S.ARRIVED}),
+        S.CANCELLED,
+    ),
+    Action.RIDER_CANCEL: (
+        frozenset({S.REQUESTED, S.TAKEN, S.TIME_PROPOSED, S.SCHEDULED}),
+        S.CANCELLED,
+    ),
+    Action.EXPIRE: (frozenset({S.REQUESTED, S.TAKEN, S.TIME_PROPOSED}), S.EXPIRED),
+}
+
+
+def allowed_actions(status: str) -> frozenset[Action]:
+    """What may be done to a ride in this state (drives the buttons on its card)."""
+    return frozenset(a for a, (sources, _) in TRANSITIONS.items() if status in sources)
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # rider, representative, dispatcher, system
+    telegram_id: int | None = None
+    name: str | None = None
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system")
+
+
+@dataclass
+class Outcome:
+    """What happened: `ok` is False when the ride was not in a state that allows the action."""
+
+    ok: bool
+    ride: Ride | None
+    from_status: str | None = None
+    event: RideEvent | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def change(
+    session: AsyncSession,
+    ride_id: int,
+    action: Action,
+    actor: Actor,
+    *,
+    reason: str | None = None,
+    values: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+    district_id: str | None = None,
+    notify: bool = True,
+) -> Outcome:
+    """Apply `action` to the ride if its current state allows it; else change nothing.
+
+    `district_id`, when given, must match the ride's district: a forged button can't act on
+    another district's ride. `values` are extra columns the action sets (vehicle, times, reason).
+    """
+    now = now or utcnow()
+    ride = await session.get(Ride, ride_id, populate_existing=True)
+    if ride is None or (district_id is not None and ride.district_id != district_id):
+        return Outcome(ok=False, ride=None)
+    sources, target = TRANSITIONS[action]
+    old = ride.status
+    if old not in sources:
+        return Outcome(ok=False, ride=ride, from_status=old)
+    changes: dict[str, Any] = {"status": target.value, "updated_at": now}
+    if target.value != old:
+        changes["status_changed_at"] = now
+    if reason is not None:
+        changes["reason"] = reason
+    if actor.kind == "dispatcher" and action in (Action.TAKE, Action.ASSIGN, Action.PROPOSE):
+        changes["dispatcher_id"] = actor.telegram_id
+        changes["dispatcher_name"] = actor.name
+    changes.update(values or {})
+    result = await session.execute(
+        update(Ride)
+        .where(Ride.id == ride_id, Ride.status == old)
+        .values(**changes)
+        .returning(Ride.id)
+        .execution_options(synchronize_session=False)
+    )
+    if result.scalar_one_or_none() is None:
+        # Someone else changed it between our read and our write: report the state that won.
+        fresh = await session.get(Ride, ride_id, populate_existing=True)
+        return Outcome(ok=False, ride=fresh, from_status=fresh.status if fresh else None)
+    await session.refresh(ride)
+    details = {k: _jsonable(v) for k, v in (values or {}).items()}
+    event = RideEvent(
+        ride_id=ride_id,
+        at=now,
+        actor_kind=actor.kind,
+        actor_id=actor.telegram_id,
+        actor_name=actor.name,
+        from_status=old,
+        to_status=target.value,
+        reason=reason,
+        details={"action": action.value, **details},
+    )
+    session.add(event)
+    outcome = Outcome(ok=True, ride=ride, from_status=old, event=event)
+    if notify:
+        from bot.services import notifications
+
+        await notifications.ride_changed(session, outcome, action)
+    return outcome
+
+
+async def record_creation(session: AsyncSession, ride: Ride, actor: Actor) -> RideEvent:
+    """The first audit event of a new ride (the ride row itself is built by the booking service)."""
+    event = RideEvent(
+        ride_id=ride.id,
+        actor_kind=actor.kind,
+        actor_id=actor.telegram_id,
+        actor_name=actor.name,
+        from_status=None,
+        to_status=RideStatus.REQUESTED.value,
+        details={"action": "request"},
+    )
+    session.add(event)
+    return event
+
+
+async def history(session: AsyncSession, ride_id: int) -> list[RideEvent]:
+    rows = await session.scalars(
+        select(RideEvent).where(RideEvent.ride_id == ride_id).order_by(RideEvent.at, RideEvent.id)
+    )
+    return list(rows)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,1 @@
+"""FSM states, one StatesGroup per conversation, one module per feature."""

@@ -1,0 +1,22 @@
+"""Routers by feature. The order of inclusion is part of the design (see `get_routers`)."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from bot.settings import Settings
+
+
+def get_routers(settings: Settings) -> list[Router]:
+    """Feature routers, most specific first.
+
+    Deep links and commands that work in any state come first; conversations next; the dispatcher
+    group's router is scoped to groups; the catch-all fallback is last so it only sees what no
+    feature claimed.
+    """
+    from handlers import fallback, start
+
+    return [
+        start.router,
+        fallback.router,
+    ]
