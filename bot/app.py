@@ -12,9 +12,13 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -22,14 +26,42 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db import create_engine, create_sessionmaker
 from bot.i18n import I18n
 from bot.middlewares import DatabaseMiddleware, PersonMiddleware
+from bot.services.crypto import load_data_key
 from bot.settings import Settings
 from bot.storage.fsm import SqlStorage
 
 log = logging.getLogger(__name__)
 
 
+# Parametrized aiogram `Response[...]` models, kept alive; see `keep_response_models`.
+_RESPONSE_MODELS: dict[Any, Any] = {}
+
+
+async def _keep_response_model(
+    make_request: NextRequestMiddlewareType[TelegramType],
+    bot: Bot,
+    method: TelegramMethod[TelegramType],
+) -> Response[TelegramType]:
+    returning = method.__returning__
+    if returning not in _RESPONSE_MODELS:
+        _RESPONSE_MODELS[returning] = Response[returning]  # type: ignore[valid-type]
+    return await make_request(bot, method)
+
+
+def keep_response_models(session: BaseSession) -> None:
+    """Stop aiogram from rebuilding a pydantic model on every Bot API call.
+
+    aiogram decodes each answer with `Response[method.__returning__]`; pydantic caches such
+    parametrized models only weakly, so every garbage collection drops them and the next call
+    rebuilds one: about 7 ms of CPU per call (see docs/BENCHMARK.md). Holding each one used
+    makes it a dictionary lookup.
+    """
+    session.middleware(_keep_response_model)
+
+
 def create_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    keep_response_models(session)
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,
@@ -45,8 +77,14 @@ def create_storage(
         from aiogram.fsm.storage.base import DefaultKeyBuilder
         from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 
+        from bot.services.sweeps import CONVERSATION_TTL
+
+        # The key TTL forgets an abandoned conversation, as the sweep does on the database.
         storage = RedisStorage.from_url(
-            settings.redis_url, key_builder=DefaultKeyBuilder(with_destiny=True)
+            settings.redis_url,
+            key_builder=DefaultKeyBuilder(with_destiny=True),
+            state_ttl=CONVERSATION_TTL,
+            data_ttl=CONVERSATION_TTL,
         )
         return storage, RedisEventIsolation(storage.redis)
     return SqlStorage(sessions), SimpleEventIsolation()
@@ -73,10 +111,19 @@ class App:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        release_routers(self.dp)
         await self.dp.storage.close()
         await self.dp.fsm.events_isolation.close()
         await self.bot.session.close()
         await self.engine.dispose()
+
+
+def release_routers(dp: Dispatcher) -> None:
+    """Detach the feature routers so a later app in the same process (tests, the benchmark)
+    can include them again; aiogram allows a router one parent for its lifetime otherwise."""
+    for router in list(dp.sub_routers):
+        router._parent_router = None  # noqa: SLF001 - aiogram has no public detach
+    dp.sub_routers.clear()
 
 
 def create_dispatcher(
@@ -115,6 +162,8 @@ def create_app(settings: Settings) -> App:
     i18n = I18n(default_language=settings.default_language)
     wakeup = asyncio.Event()
     dp = create_dispatcher(settings, sessions, i18n, wakeup)
+    # The key for IINs at rest, handed to handlers as `data_key` (see bot.services.crypto).
+    dp["data_key"] = load_data_key(settings)
     bot = create_bot(settings)
     return App(
         settings=settings,

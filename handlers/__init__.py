@@ -14,9 +14,32 @@ def get_routers(settings: Settings) -> list[Router]:
     group's router is scoped to groups; the catch-all fallback is last so it only sees what no
     feature claimed.
     """
-    from handlers import fallback, start
+    from handlers import (
+        admin,
+        dispatch,
+        fallback,
+        onboarding,
+        profile,
+        registration,
+        representatives,
+        rider_updates,
+        setup,
+        start,
+        status,
+        verification,
+    )
 
     return [
         start.router,
+        profile.router,
+        representatives.router,
+        onboarding.router,
+        registration.router,
+        verification.router,
+        status.router,
+        setup.router,
+        rider_updates.router,
+        admin.router,
+        dispatch.router,
         fallback.router,
     ]

@@ -1,0 +1,83 @@
+"""Conversation state survives a restart: on the database by default and on Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.fsm.storage.base import StorageKey
+
+from bot.app import create_storage
+from bot.db import create_engine, create_sessionmaker, current_session
+from bot.settings import load_settings
+
+
+class Booking(StatesGroup):
+    destination = State()
+
+
+KEY = StorageKey(bot_id=1, chat_id=42, user_id=42)
+
+
+async def _write_then_reopen(settings_kwargs: dict[str, object]) -> tuple[str | None, dict]:
+    settings = load_settings(bot_token="1:a", **settings_kwargs)
+    engine = create_engine(settings.database_url)
+    storage, isolation = create_storage(settings, create_sessionmaker(engine))
+    await storage.set_state(KEY, Booking.destination)
+    await storage.set_data(KEY, {"pickup": "Абай көшесі 10", "return": True})
+    await storage.close()
+    await engine.dispose()
+
+    # A new process: new engine, new storage object.
+    engine = create_engine(settings.database_url)
+    storage, isolation = create_storage(settings, create_sessionmaker(engine))
+    try:
+        return await storage.get_state(KEY), await storage.get_data(KEY)
+    finally:
+        await storage.close()
+        await isolation.close()
+        await engine.dispose()
+
+
+async def test_state_survives_restart_on_database(migrated_db: str) -> None:
+    state, data = await _write_then_reopen({"database_url": migrated_db})
+    assert state == "Booking:destination"
+    assert data == {"pickup": "Абай көшесі 10", "return": True}
+
+
+async def test_state_survives_restart_on_redis(redis_url: str, sqlite_url: str) -> None:
+    state, data = await _write_then_reopen({"redis_url": redis_url, "database_url": sqlite_url})
+    assert state == "Booking:destination"
+    assert data == {"pickup": "Абай көшесі 10", "return": True}
+
+
+async def test_state_commits_with_the_update_or_not_at_all(migrated_db: str) -> None:
+    """Inside an update the step is written by the update's transaction: a rollback undoes it."""
+    settings = load_settings(bot_token="1:a", database_url=migrated_db)
+    engine = create_engine(settings.database_url)
+    sessions = create_sessionmaker(engine)
+    storage, _ = create_storage(settings, sessions)
+    try:
+        async with sessions() as session:
+            token = current_session.set(session)
+            try:
+                await storage.set_state(KEY, Booking.destination)
+                assert await storage.get_state(KEY) == "Booking:destination"
+                await session.rollback()
+            finally:
+                current_session.reset(token)
+        assert await storage.get_state(KEY) is None
+    finally:
+        await engine.dispose()
+
+
+async def test_first_writes_race_without_error(migrated_db: str) -> None:
+    """Two first writes of one key at once: one upsert statement each, no integrity error."""
+    settings = load_settings(bot_token="1:a", database_url=migrated_db)
+    engine = create_engine(settings.database_url)
+    storage, _ = create_storage(settings, create_sessionmaker(engine))
+    try:
+        await asyncio.gather(*(storage.set_data(KEY, {"n": i}) for i in range(10)))
+        assert (await storage.get_data(KEY))["n"] in range(10)
+    finally:
+        await engine.dispose()
