@@ -1,4 +1,4 @@
-"""The app factory: Bot, Dispatcher, engine, storage and scheduler are built here, never at import."""
+"""The app factory: Bot, Dispatcher, engine, storage and scheduler, built in functions."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def release_routers(dp: Dispatcher) -> None:
     """Detach the feature routers so a later app in the same process (tests, the benchmark)
     can include them again; aiogram allows a router one parent for its lifetime otherwise."""
     for router in list(dp.sub_routers):
-        router._parent_router = None  # noqa: SLF001 - aiogram has no public detach
+        router._parent_router = None
     dp.sub_routers.clear()
 
 

@@ -59,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(print_status(settings, as_json=args.json))
     from bot.districts import DistrictsFileError
     from bot.runner import serve
+    from bot.services.crypto import DataKeyError
 
     try:
         asyncio.run(serve(settings))
-    except DistrictsFileError as exc:
+    except (DistrictsFileError, DataKeyError) as exc:
         print(exc, file=sys.stderr)
         return 2
     except KeyboardInterrupt:

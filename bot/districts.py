@@ -171,7 +171,10 @@ async def sync_districts(session: AsyncSession, spec: DistrictsFile) -> None:
             if row is None:
                 session.add(
                     Dispatcher(
-                        district_id=entry.id, telegram_id=person.id, name=person.name, source="file"
+                        district_id=entry.id,
+                        telegram_id=person.id,
+                        name=person.name,
+                        source="file",
                     )
                 )
             else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import string
 from collections.abc import Iterable
-from datetime import date, datetime
+import datetime as dt
 from pathlib import Path
 from typing import Final
 
@@ -26,7 +26,7 @@ LOCALES_DIR: Final = Path(__file__).resolve().parent.parent / "locales"
 log = logging.getLogger(__name__)
 
 
-def N_(msgid: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"
+def N_(msgid: str) -> str:
     """Mark a message id for extraction where it is translated later (button labels, enums)."""
     return msgid
 
@@ -90,13 +90,13 @@ class Translator(Translate):
     def __call__(self, msgid: str, /, **params: object) -> str:
         return self.i18n.gettext(self.lang, msgid, **params)
 
-    def date(self, value: date | datetime) -> str:
+    def date(self, value: dt.date | dt.datetime) -> str:
         """25.11.2026: the form every rider and dispatcher reads the same way."""
         return value.strftime("%d.%m.%Y")
 
-    def weekday(self, value: date) -> str:
+    def weekday(self, value: dt.date) -> str:
         return format_date(value, "EEEE", locale=self.lang)
 
-    def day_label(self, value: date) -> str:
+    def day_label(self, value: dt.date) -> str:
         """'бейсенбі, 27.11' / 'четверг, 27.11'."""
         return f"{self.weekday(value)}, {value.strftime('%d.%m')}"

@@ -38,6 +38,7 @@ class DatabaseMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
+        receipt = data.get("inbox_receipt")
         async with self.sessions() as session:
             token = current_session.set(session)
             try:
@@ -47,19 +48,38 @@ class DatabaseMiddleware(BaseMiddleware):
                             InboundUpdate.update_id == event.update_id
                         )
                     )
-                    if status == "done":
+                    if status in ("done", "failed"):
                         log.info("update already handled", extra={"update_id": event.update_id})
                         await session.rollback()
+                        _mark(receipt, "duplicate")
                         return UNHANDLED
                 data["session"] = session
                 result = await handler(event, data)
                 if data.get("from_inbox"):
-                    await session.execute(
+                    # Conditional: if another process finished this update meanwhile (its claim
+                    # had run out), ours is rolled back and the update is applied once.
+                    marked = await session.execute(
                         update(InboundUpdate)
-                        .where(InboundUpdate.update_id == event.update_id)
-                        .values(status="done", payload=None, done_at=utcnow(), claimed_by=None)
+                        .where(
+                            InboundUpdate.update_id == event.update_id,
+                            InboundUpdate.status.not_in(("done", "failed")),
+                        )
+                        .values(
+                            status="done",
+                            payload=None,
+                            done_at=utcnow(),
+                            claimed_by=None,
+                            claimed_until=None,
+                        )
+                        .returning(InboundUpdate.update_id)
                     )
+                    if marked.scalar_one_or_none() is None:
+                        log.warning("update handled twice", extra={"update_id": event.update_id})
+                        await session.rollback()
+                        _mark(receipt, "duplicate")
+                        return UNHANDLED
                 await session.commit()
+                _mark(receipt, "done")
                 self.on_commit()
                 return result
             except BaseException:
@@ -67,6 +87,12 @@ class DatabaseMiddleware(BaseMiddleware):
                 raise
             finally:
                 current_session.reset(token)
+
+
+def _mark(receipt: Any, state: str) -> None:
+    """Tell the inbox worker (`bot.inbox.Receipt`) how the update ended."""
+    if receipt is not None:
+        receipt.state = state
 
 
 class PersonMiddleware(BaseMiddleware):

@@ -1,4 +1,4 @@
-"""Running the bot: migrate, sync districts, then receive, handle, send and sweep until a signal."""
+"""Running the bot: migrate, sync districts, then receive, handle, send and sweep until a stop."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeAllGroupChats
+from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
 
 from bot.app import App, create_app
 from bot.db import transaction
 from bot.delivery import OutboxSender
 from bot.districts import load_districts, sync_districts
-from bot.i18n import LANGUAGES, I18n, N_
+from bot.i18n import LANGUAGES, N_, I18n
 from bot.inbox import UpdateWorker, poll_updates
 from bot.migrate import upgrade_async
+from bot.services.crypto import verify_data_key
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ async def register_commands(bot: Bot, i18n: I18n, default_language: str) -> None
         t = i18n.translator(lang or default_language)
         private = [BotCommand(command=c, description=t(d)) for c, d in PRIVATE_COMMANDS]
         group = [BotCommand(command=c, description=t(d)) for c, d in GROUP_COMMANDS]
-        await bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats(), language_code=lang)
+        await bot.set_my_commands(
+            private, scope=BotCommandScopeAllPrivateChats(), language_code=lang
+        )
         await bot.set_my_commands(group, scope=BotCommandScopeAllGroupChats(), language_code=lang)
 
 
@@ -56,8 +59,14 @@ async def prepare(settings: Settings) -> App:
     spec = load_districts(settings.districts_file)
     await upgrade_async(settings.database_url)
     app = create_app(settings)
-    async with transaction(app.sessions) as session:
-        await sync_districts(session, spec)
+    try:
+        async with transaction(app.sessions) as session:
+            # A key that can't read the stored IINs stops here, before anything is written.
+            await verify_data_key(session, app.dp["data_key"])
+            await sync_districts(session, spec)
+    except BaseException:
+        await app.close()
+        raise
     return app
 
 
@@ -75,18 +84,25 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 async def run_app(app: App, stop: asyncio.Event) -> None:
-    """Start every loop of a prepared app and stop them in order when `stop` is set."""
+    """Start every loop of a prepared app and stop them in order when `stop` is set.
+
+    On stop (SIGTERM): receiving stops first (unconfirmed updates stay with Telegram, stored
+    ones in the inbox); handlers in flight finish and commit; sweeps in progress finish; then
+    the sender delivers what is in flight and records it. Whatever is left waits in the database
+    for the next start.
+    """
     from bot.sweeps import start_sweeps
 
     settings = app.settings
     await register_commands(app.bot, app.i18n, settings.default_language)
-    worker = UpdateWorker(app.dp, app.bot, app.sessions, app.owner)
+    worker = UpdateWorker(
+        app.dp, app.bot, app.sessions, app.owner, on_enqueue=app.outbox_wakeup.set
+    )
     sender = OutboxSender(app.bot, app.sessions, app.i18n, app.owner, app.outbox_wakeup)
     app.extras.update(worker=worker, sender=sender)
-    receiving = asyncio.Event()
     receive_stop = asyncio.Event()
     allowed = app.dp.resolve_used_update_types()
-    tasks: list[asyncio.Task[None]] = []
+    receivers: list[asyncio.Task[None]] = []
     web_cleanup: Callable[[], Awaitable[None]] | None = None
     if settings.webhook_url:
         from bot.webhook import start_webhook
@@ -94,32 +110,32 @@ async def run_app(app: App, stop: asyncio.Event) -> None:
         web_cleanup = await start_webhook(app, allowed, worker.wakeup)
     else:
         await app.bot.delete_webhook(drop_pending_updates=False)
-        tasks.append(
+        receivers.append(
             asyncio.create_task(
                 poll_updates(app.bot, app.sessions, allowed, receive_stop, worker.wakeup)
             )
         )
-    receiving.set()
     work_stop = asyncio.Event()
-    tasks.append(asyncio.create_task(worker.run(work_stop)))
+    worker_task = asyncio.create_task(worker.run(work_stop))
     send_stop = asyncio.Event()
     sender_task = asyncio.create_task(sender.run(send_stop))
-    scheduler = start_sweeps(app)
+    sweeps = start_sweeps(app)
+    app.extras.update(sweeps=sweeps)
     log.info("bot started", extra={"mode": "webhook" if settings.webhook_url else "polling"})
     await stop.wait()
     log.info("stopping: finishing in-flight work")
     receive_stop.set()
     if web_cleanup is not None:
         await web_cleanup()
-    for task in tasks[:-1]:
+    for task in receivers:
         task.cancel()
     work_stop.set()
     await worker.drain(SHUTDOWN_GRACE_SECONDS)
-    scheduler.shutdown(wait=False)
+    await sweeps.stop(SHUTDOWN_GRACE_SECONDS)
     send_stop.set()
     with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(sender_task, SHUTDOWN_GRACE_SECONDS)
-    for task in tasks:
+        await asyncio.wait_for(asyncio.shield(sender_task), SHUTDOWN_GRACE_SECONDS)
+    for task in (*receivers, worker_task, sender_task):
         task.cancel()
-    await asyncio.gather(*tasks, sender_task, return_exceptions=True)
+    await asyncio.gather(*receivers, worker_task, sender_task, return_exceptions=True)
     log.info("bot stopped")

@@ -29,4 +29,6 @@ async def unexpected_in_step(message: Message, t: Translator) -> None:
 @router.callback_query()
 async def stale_button(query: CallbackQuery, t: Translator) -> None:
     """A button from an old message: say so instead of doing anything."""
-    await query.answer(t("This button is out of date. Please use the latest message."), show_alert=True)
+    await query.answer(
+        t("This button is out of date. Please use the latest message."), show_alert=True
+    )

@@ -14,7 +14,9 @@ from bot.settings import SettingsError, load_settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "DATABASE_URL"}}
     clean["PYTHONPATH"] = str(ROOT)
     clean.update(env or {})
@@ -100,6 +102,14 @@ def test_example_districts_file_is_valid(tmp_path: Path) -> None:
     spec = load_districts(ROOT / "districts.example.toml")
     ids = {d.id for d in spec.districts}
     assert ids == {
-        "taldykorgan", "tekeli", "aksu", "alakol", "eskeldi",
-        "karatal", "kerbulak", "koksu", "panfilov", "sarkand",
+        "taldykorgan",
+        "tekeli",
+        "aksu",
+        "alakol",
+        "eskeldi",
+        "karatal",
+        "kerbulak",
+        "koksu",
+        "panfilov",
+        "sarkand",
     }

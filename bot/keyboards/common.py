@@ -33,7 +33,9 @@ def language_keyboard(selected: str | None) -> InlineKeyboardMarkup:
         label = LANGUAGE_NAMES[code]
         if code == selected:
             label = f"✓ {label}"
-        rows.append([InlineKeyboardButton(text=label, callback_data=LanguageChoice(lang=code).pack())])
+        rows.append(
+            [InlineKeyboardButton(text=label, callback_data=LanguageChoice(lang=code).pack())]
+        )
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 

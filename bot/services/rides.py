@@ -49,7 +49,8 @@ TRANSITIONS: Mapping[Action, tuple[frozenset[RideStatus], RideStatus]] = {
     Action.EN_ROUTE: (frozenset({S.SCHEDULED}), S.EN_ROUTE),
     Action.ARRIVED: (frozenset({S.SCHEDULED, S.EN_ROUTE}), S.ARRIVED),
     Action.ON_BOARD: (frozenset({S.ARRIVED}), S.ON_BOARD),
-    Action.COMPLETE: (frozenset({S.ON_BOARD}), S.COMPLETED),
+    # "On board" is optional: a dispatcher may close a ride straight from "arrived".
+    Action.COMPLETE: (frozenset({S.ARRIVED, S.ON_BOARD}), S.COMPLETED),
     Action.NO_SHOW: (frozenset({S.SCHEDULED, S.EN_ROUTE, S.ARRIVED}), S.NO_SHOW),
     Action.CANCEL: (
         frozenset({S.REQUESTED, S.TAKEN, S.TIME_PROPOSED, S.SCHEDULED, S.EN_ROUTE, S.ARRIVED}),
@@ -115,7 +116,16 @@ async def change(
     old = ride.status
     if old not in sources:
         return Outcome(ok=False, ride=ride, from_status=old)
-    changes: dict[str, Any] = {"status": target.value, "updated_at": now}
+    changes: dict[str, Any] = {}
+    if action is Action.ACCEPT:
+        # The offered time becomes the pickup time. Without a car chosen yet the ride goes back
+        # to a dispatcher to assign one, rather than "car assigned" with no car.
+        if ride.proposed_at is not None:
+            changes["pickup_at"] = ride.proposed_at
+        changes["proposed_at"] = None
+        if ride.vehicle_id is None:
+            target = S.TAKEN
+    changes.update({"status": target.value, "updated_at": now})
     if target.value != old:
         changes["status_changed_at"] = now
     if reason is not None:
@@ -136,7 +146,8 @@ async def change(
         fresh = await session.get(Ride, ride_id, populate_existing=True)
         return Outcome(ok=False, ride=fresh, from_status=fresh.status if fresh else None)
     await session.refresh(ride)
-    details = {k: _jsonable(v) for k, v in (values or {}).items()}
+    derived = {k: v for k, v in changes.items() if k in ("pickup_at", "proposed_at")}
+    details = {k: _jsonable(v) for k, v in {**derived, **(values or {})}.items()}
     event = RideEvent(
         ride_id=ride_id,
         at=now,
@@ -158,7 +169,7 @@ async def change(
 
 
 async def record_creation(session: AsyncSession, ride: Ride, actor: Actor) -> RideEvent:
-    """The first audit event of a new ride (the ride row itself is built by the booking service)."""
+    """The first audit event of a new ride (the booking service builds the ride row itself)."""
     event = RideEvent(
         ride_id=ride.id,
         actor_kind=actor.kind,

@@ -12,7 +12,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from aiogram.fsm.storage.base import (
+    BaseStorage,
+    DefaultKeyBuilder,
+    KeyBuilder,
+    StateType,
+    StorageKey,
+)
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -45,7 +51,12 @@ class SqlStorage(BaseStorage):
             await upsert(
                 session,
                 TABLE,  # type: ignore[arg-type]
-                {"key": self.key_builder.build(key), "state": value, "data": {}, "updated_at": utcnow()},
+                {
+                    "key": self.key_builder.build(key),
+                    "state": value,
+                    "data": {},
+                    "updated_at": utcnow(),
+                },
                 key=["key"],
                 update=["state", "updated_at"],
             )

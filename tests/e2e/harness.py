@@ -75,9 +75,11 @@ class BotHarness:
         quiet_rounds = 0
         while time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-            pending_updates = len(self.stand_in.pending_updates()) if hasattr(
-                self.stand_in, "pending_updates"
-            ) else 0
+            pending_updates = (
+                len(self.stand_in.pending_updates())
+                if hasattr(self.stand_in, "pending_updates")
+                else 0
+            )
             async with self.sessions() as session:
                 inbox = await session.scalar(
                     select(func.count())
