@@ -16,10 +16,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.booking_rules import BookingRules
+from bot.services.eligibility import ELIGIBILITY_RULE_KEYS, EligibilityRules
 from bot.services.phone import normalize_phone
 from models import Dispatcher, District, Vehicle
 
-ELIGIBILITY_KEYS = frozenset({"elderly_age"})
 
 
 class _Strict(BaseModel):
@@ -73,11 +73,10 @@ class DistrictEntry(_Strict):
     @field_validator("rules")
     @classmethod
     def _rules(cls, value: dict[str, Any]) -> dict[str, Any]:
-        booking = {k: v for k, v in value.items() if k not in ELIGIBILITY_KEYS}
-        BookingRules().with_overrides(booking)
-        age = value.get("elderly_age", 63)
-        if not isinstance(age, int) or not 40 <= age <= 100:
-            raise ValueError("elderly_age: expected a whole number of years between 40 and 100")
+        BookingRules().with_overrides(
+            {k: v for k, v in value.items() if k not in ELIGIBILITY_RULE_KEYS}
+        )
+        EligibilityRules().for_district(value)
         return value
 
 

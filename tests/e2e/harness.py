@@ -109,7 +109,7 @@ class BotHarness:
         return self.sessions()
 
 
-def test_settings(database_url: str, api_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+def make_settings(database_url: str, api_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "bot_token": TOKEN,
         "telegram_api_url": api_url,
@@ -130,7 +130,7 @@ async def running_bot(
 ) -> AsyncIterator[BotHarness]:
     for district, chat_id in GROUPS.items():
         stand_in.group(chat_id, title=f"Диспетчеры {district}")
-    settings = test_settings(database_url, stand_in.base_url, tmp_path, **overrides)
+    settings = make_settings(database_url, stand_in.base_url, tmp_path, **overrides)
     app = await prepare(settings)
     stop = asyncio.Event()
     task = asyncio.create_task(run_app(app, stop))

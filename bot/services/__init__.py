@@ -1,0 +1,1 @@
+"""Domain rules as plain Python: nothing here imports aiogram."""
