@@ -21,7 +21,6 @@ from bot.services.phone import normalize_phone
 from models import Dispatcher, District, Vehicle
 
 
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

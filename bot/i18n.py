@@ -8,10 +8,10 @@ languages with the same placeholders.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import string
 from collections.abc import Iterable
-import datetime as dt
 from pathlib import Path
 from typing import Final
 

@@ -141,7 +141,7 @@ async def migrated_db(db_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def sessions(migrated_db: str):  # type: ignore[no-untyped-def]
+async def sessions(migrated_db: str):
     from bot.db import create_engine, create_sessionmaker
 
     engine = create_engine(migrated_db)
@@ -152,7 +152,7 @@ async def sessions(migrated_db: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def stand_in():  # type: ignore[no-untyped-def]
+async def stand_in():
     from tests.stand_in import BotApiStandIn
 
     server = BotApiStandIn()
@@ -164,7 +164,7 @@ async def stand_in():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def bot(stand_in, sqlite_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+async def bot(stand_in, sqlite_url: str, tmp_path: Path):
     """The real app, polling the stand-in, on SQLite; see tests/e2e/harness.py."""
     from tests.e2e.harness import running_bot
 
@@ -173,7 +173,7 @@ async def bot(stand_in, sqlite_url: str, tmp_path: Path):  # type: ignore[no-unt
 
 
 @pytest.fixture
-async def pg_bot(stand_in, postgres_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+async def pg_bot(stand_in, postgres_url: str, tmp_path: Path):
     """The same on PostgreSQL, for the end-to-end paths that must hold on both databases."""
     from tests.e2e.harness import running_bot
 

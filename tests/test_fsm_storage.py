@@ -19,7 +19,9 @@ class Booking(StatesGroup):
 KEY = StorageKey(bot_id=1, chat_id=42, user_id=42)
 
 
-async def _write_then_reopen(settings_kwargs: dict[str, object]) -> tuple[str | None, dict]:
+async def _write_then_reopen(
+    settings_kwargs: dict[str, object],
+) -> tuple[str | None, dict[str, object]]:
     settings = load_settings(bot_token="1:a", **settings_kwargs)
     engine = create_engine(settings.database_url)
     storage, isolation = create_storage(settings, create_sessionmaker(engine))

@@ -1,6 +1,5 @@
 # Waits take a ``timeout`` argument on purpose (ASYNC109): on expiry they raise an
 # AssertionError describing what the user saw, which a caller-side asyncio.timeout cannot do.
-# ruff: noqa: ASYNC109
 """A local stand-in for the Telegram Bot API server, for end-to-end tests of the bot.
 
 The bot under test talks HTTP to this server exactly as it talks to api.telegram.org (point

@@ -1,6 +1,5 @@
 # Waits take a ``timeout`` argument on purpose (ASYNC109): on expiry they raise an
 # AssertionError describing what the user saw, which a caller-side asyncio.timeout cannot do.
-# ruff: noqa: ASYNC109
 """The queue of updates waiting for the bot, and the wake-up signal tests and long polls share.
 
 Telegram keeps undelivered updates until getUpdates confirms them with a higher ``offset`` (or

@@ -1,6 +1,5 @@
 # Waits take a ``timeout`` argument on purpose (ASYNC109): on expiry they raise an
 # AssertionError describing what the user saw, which a caller-side asyncio.timeout cannot do.
-# ruff: noqa: ASYNC109
 """Simulated Telegram users: what a person does in the app, turned into real updates.
 
 A test should read like a person using the bot — type a command, tap a keyboard button, press
