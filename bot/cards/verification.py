@@ -1,0 +1,207 @@
+"""The verification card in the district's dispatcher chat: a new rider profile to check.
+
+Rendered from the database when the outbox sends it, in the district chat's language. It shows
+what a dispatcher needs to check the documents on the phone: name, phone, category, the VKK
+conclusion's number and expiry, the IIN's last four digits, mobility needs, who registered the
+rider, and the decision. Never the full IIN, a diagnosis or the disability group.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiogram.types import InlineKeyboardMarkup
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cards.registry import CardRenderer, CardView, register_card
+from bot.i18n import N_, I18n, Translator
+from bot.keyboards.registration import verification_keyboard
+from bot.services.dispatch import LOCAL_ZONE
+from bot.services.iin import mask_iin
+from bot.services.privacy import ERASED_CARD
+from bot.services.registration import (
+    CHILD,
+    NEED_LABELS,
+    RELATIONSHIP_LABELS,
+    VERIFICATION_CARD,
+    category_label,
+    needs_of,
+    reason_text,
+)
+from models import AuditLog, District, Representation, Rider, Verification
+
+STATUS_LABELS = {
+    "pending": N_("waiting for a dispatcher"),
+    "approved": N_("approved"),
+    "rejected": N_("rejected"),
+    "superseded": N_("replaced: the profile was changed, see the newer card"),
+}
+
+
+def local(instant: datetime) -> str:
+    return instant.astimezone(LOCAL_ZONE).strftime("%d.%m.%Y %H:%M")
+
+
+def card_text(
+    t: Translator,
+    verification: Verification,
+    rider: Rider,
+    district: District,
+    representations: list[Representation],
+) -> str:
+    lines = [
+        t(
+            "Profile check {number} — {status}",
+            number=verification.id,
+            status=t(STATUS_LABELS.get(verification.status, N_("waiting for a dispatcher"))),
+        ),
+        t("Name: {name}, phone {phone}", name=rider.full_name, phone=rider.phone),
+        t("Category: {category}", category=category_label(t, t.lang, rider.category, district)),
+    ]
+    if rider.category == CHILD and rider.centre_name:
+        lines.append(t("Centre: {centre}", centre=rider.centre_name))
+    expiry = (
+        t.date(rider.vkk_expires_on) if rider.vkk_expires_on else t(N_("indefinite conclusion"))
+    )
+    lines.append(
+        t(
+            "VKK conclusion: No. {number}, valid until {expiry}",
+            number=rider.vkk_number,
+            expiry=expiry,
+        )
+    )
+    lines.append(t("IIN: {iin}", iin=mask_iin(rider.iin_last4)))
+    needs = [t(NEED_LABELS[code]) for code in sorted(needs_of(rider))]
+    lines.append(
+        t("Needs on the way: {needs}", needs=", ".join(needs) if needs else t(N_("none")))
+    )
+    if not representations:
+        lines.append(t("Registered by: the rider"))
+    for rep in representations:
+        kind = t(RELATIONSHIP_LABELS.get(rep.relationship_kind, N_("relative")))
+        if rep.relationship_kind == "attorney" and rep.poa_number:
+            until = t.date(rep.poa_expires_on) if rep.poa_expires_on else "—"
+            kind = t(
+                "power of attorney No. {number}, valid until {until}",
+                number=rep.poa_number,
+                until=until,
+            )
+        lines.append(t("Representative: {kind}", kind=kind))
+    if verification.status in ("approved", "rejected") and verification.decided_at:
+        lines.append(
+            t(
+                "Decided by {who}, {when}",
+                who=verification.decided_by_name or str(verification.decided_by or "—"),
+                when=local(verification.decided_at),
+            )
+        )
+    if verification.status == "rejected":
+        lines.append(
+            t("Reason for rejecting: {reason}", reason=reason_text(t, verification.reason))
+        )
+    return "\n".join(lines)
+
+
+async def build(
+    session: AsyncSession, verification: Verification, i18n: I18n
+) -> tuple[str, InlineKeyboardMarkup | None, District] | None:
+    """The card's text and buttons as they are now (shared with the group handlers)."""
+    rider = await session.get(Rider, verification.rider_id)
+    district = await session.get(District, verification.district_id)
+    if rider is None or district is None:
+        return None
+    t = i18n.translator(district.language)
+    reps = list(
+        await session.scalars(
+            select(Representation)
+            .where(
+                Representation.rider_id == rider.id,
+                Representation.relationship_kind != "relative",
+            )
+            .order_by(Representation.id)
+        )
+    )
+    text = card_text(t, verification, rider, district, reps)
+    markup = (
+        verification_keyboard(t, verification.id) if verification.status == "pending" else None
+    )
+    return text, markup, district
+
+
+async def render(session: AsyncSession, verification_id: int, i18n: I18n) -> CardView | None:
+    verification = await session.get(Verification, verification_id, populate_existing=True)
+    if verification is None:
+        return None
+    built = await build(session, verification, i18n)
+    if built is None:
+        return None
+    text, markup, district = built
+    if verification.card_message_id and verification.card_chat_id:
+        # A posted card is edited where it is, even if the district's chat changed since.
+        return CardView(
+            text=text,
+            markup=markup,
+            chat_id=verification.card_chat_id,
+            topic_id=district.topic_id,
+            message_id=verification.card_message_id,
+        )
+    if verification.status == "superseded":
+        # Never posted, and already out of date: nothing to show the dispatchers.
+        return None
+    return CardView(
+        text=text,
+        markup=markup,
+        chat_id=district.chat_id,
+        topic_id=district.topic_id,
+        message_id=None,
+    )
+
+
+async def posted(
+    session: AsyncSession, verification_id: int, chat_id: int, message_id: int
+) -> None:
+    """Remember the card's message; 0 means it is gone and the next refresh posts it again."""
+    await session.execute(
+        update(Verification)
+        .where(Verification.id == verification_id)
+        .values(card_chat_id=chat_id, card_message_id=message_id or None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def render_erased(session: AsyncSession, trace_id: int, i18n: I18n) -> CardView | None:
+    """A deleted rider's card: the text is replaced, so no name or phone stays in the chat."""
+    trace = await session.get(AuditLog, trace_id)
+    if trace is None or trace.action != "verification_card_erased":
+        return None
+    details = trace.details or {}
+    if details.get("gone"):
+        return None
+    chat_id, message_id = details.get("chat_id"), details.get("message_id")
+    if not chat_id or not message_id:
+        return None
+    t = i18n.translator(str(details.get("language") or "ru"))
+    topic = details.get("topic_id")
+    return CardView(
+        text=t("This profile was deleted at the person's request."),
+        markup=None,
+        chat_id=int(chat_id),
+        topic_id=int(topic) if topic else None,
+        message_id=int(message_id),
+    )
+
+
+async def erased_posted(
+    session: AsyncSession, trace_id: int, chat_id: int, message_id: int
+) -> None:
+    """An erased card is only ever edited; if the message is gone there is nothing left to do."""
+    if message_id:
+        return
+    trace = await session.get(AuditLog, trace_id)
+    if trace is not None:
+        trace.details = {**(trace.details or {}), "gone": True}
+
+
+register_card(VERIFICATION_CARD, CardRenderer(render, posted))
+register_card(ERASED_CARD, CardRenderer(render_erased, erased_posted))

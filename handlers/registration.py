@@ -1,0 +1,1186 @@
+"""The rider-profile conversation: one question per step, Back and Cancel on every step.
+
+The steps are a table (`STEPS`): each has a question, a hint with an example, and a parser that
+returns the updated draft or a problem. One handler drives them all, so every step validates
+its input, answers stickers or photos with the same hint, and keeps its place on bad input.
+Back walks to the previous step that applies to this draft; `/cancel` (handlers.start) drops
+the draft, and nothing is saved before the summary is confirmed.
+
+The same steps edit one part of an existing profile (`GROUPS`), started from /profile.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+from aiogram import Bot, F, Router
+from aiogram.filters import StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
+from aiogram.types import Message, ReplyKeyboardMarkup
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import N_, I18n, Translator
+from bot.keyboards import registration as kb
+from bot.keyboards.common import BACK, main_menu
+from bot.services import registration as reg
+from bot.services.crypto import DataKey, SealedIin, seal_iin
+from bot.services.eligibility import birth_date_for
+from bot.services.i18n_types import Reason
+from bot.services.iin import check_iin, iin_digits, mask_iin
+from bot.services.phone import normalize_phone
+from bot.settings import Settings
+from bot.states.registration import Draft, Registration, load_draft, save_draft
+from models import Account, District, Representation, Rider
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == "private")
+
+MAX_TEXT = 300
+MAX_NAME = 200
+MAX_NUMBER = 64
+DATE_RE = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{4})\s*$")
+NAME_RE = re.compile(r"^[^\W\d_]+(?:[ \-'’.][^\W\d_]*)*$")
+EXAMPLE_IIN = "900101300017"
+
+NOT_TEXT = N_("I can read only typed text at this step.")
+TOO_LONG = N_("This is too long: please keep it under {limit} characters.")
+NO_WORDS = N_("Please use letters and digits, not only symbols or emoji.")
+PICK_BUTTON = N_("Please choose one of the buttons below.")
+DATE_FORMAT = N_("Please type the date as day.month.year, for example: {example}.")
+DATE_PASSED = N_("The date {date} has already passed.")
+VKK_PASSED = N_("The date {date} has already passed: rides need a conclusion that is still valid.")
+
+
+@dataclass
+class Ctx:
+    """What every step needs: who is talking, in which language, and the app's services."""
+
+    bot: Bot
+    chat_id: int
+    t: Translator
+    i18n: I18n
+    session: AsyncSession
+    account: Account
+    settings: Settings
+    key: DataKey
+    user_name: str
+
+    def today(self) -> date:
+        return datetime.now(self.settings.tz).date()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Bad input: what is wrong (optional), then the step's hint with an example."""
+
+    reason: Reason | None = None
+
+
+def problem(msgid: str, **params: object) -> Problem:
+    return Problem(Reason(msgid, msgid, params))
+
+
+@dataclass(frozen=True)
+class Stay:
+    """Valid input that keeps the step open (a need toggled): ask again with the new draft."""
+
+    draft: Draft
+
+
+Parsed = Draft | Problem | Stay
+Wants = Literal["text", "choice", "contact", "location"]
+
+
+@dataclass(frozen=True)
+class Step:
+    state: State
+    prompt: Callable[[Ctx, Draft, bool], Awaitable[tuple[str, ReplyKeyboardMarkup]]]
+    hint: Callable[[Ctx, Draft], str]
+    parse: Callable[[Message, Ctx, Draft], Awaitable[Parsed]]
+    applies: Callable[[Draft], bool]
+    wants: Wants = "text"
+
+
+def _always(_: Draft) -> bool:
+    return True
+
+
+# -- input helpers ------------------------------------------------------------------------------
+
+
+def words(text: str | None, limit: int) -> str | Problem:
+    """Typed words: trimmed, spaces collapsed, not too long, not only emoji or punctuation."""
+    value = " ".join((text or "").split())
+    if not value:
+        return Problem()
+    if len(value) > limit:
+        return problem(TOO_LONG, limit=limit)
+    if not any(ch.isalnum() for ch in value):
+        return problem(NO_WORDS)
+    return value
+
+
+def parse_date(text: str | None) -> date | None:
+    match = DATE_RE.match(text or "")
+    if match is None:
+        return None
+    day, month, year = (int(g) for g in match.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def chosen(i18n: I18n, text: str | None, msgid: str) -> bool:
+    value = (text or "").strip()
+    return bool(value) and value in i18n.variants(msgid)
+
+
+def typed_numbers(text: str) -> list[int] | None:
+    """'1 3', '1,3', '1, 3' -> [1, 3]; None when anything else is in the text."""
+    parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
+    if not parts or not all(p.isdigit() for p in parts):
+        return None
+    return [int(p) for p in parts]
+
+
+# -- the steps ----------------------------------------------------------------------------------
+
+
+def own(draft: Draft) -> bool:
+    return not draft.for_other
+
+
+async def relationship_prompt(
+    ctx: Ctx, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    options = [t(kb.PARENT), t(kb.GUARDIAN), t(kb.ATTORNEY)]
+    return t("Who are you to the person you are registering?"), kb.reply(t, options, back=back)
+
+
+def pick_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t(PICK_BUTTON)
+
+
+RELATIONSHIPS = {"parent": kb.PARENT, "guardian": kb.GUARDIAN, "attorney": kb.ATTORNEY}
+
+
+async def relationship_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    for kind, msgid in RELATIONSHIPS.items():
+        if chosen(ctx.i18n, message.text, msgid):
+            update: dict[str, object] = {"relationship": kind}
+            if kind != "attorney":
+                update.update(poa_number=None, poa_expires_on=None)
+            return draft.model_copy(update=update)
+    return Problem()
+
+
+async def poa_number_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    return ctx.t(
+        "The number of the power of attorney, as written on it."
+    ) + "\n" + poa_number_hint(ctx, draft), kb.reply(ctx.t, [], back=back)
+
+
+def poa_number_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t("Type the number, for example: 02-1234.")
+
+
+async def number_parse(message: Message, ctx: Ctx) -> str | Problem:
+    value = words(message.text, MAX_NUMBER)
+    if isinstance(value, Problem):
+        return value
+    if not any(ch.isdigit() for ch in value):
+        return problem(N_("A document number has digits in it."))
+    return value
+
+
+async def poa_number_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    value = await number_parse(message, ctx)
+    if isinstance(value, Problem):
+        return value
+    return draft.model_copy(update={"poa_number": value})
+
+
+def date_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t(DATE_FORMAT, example=f"31.12.{ctx.today().year + 1}")
+
+
+async def poa_expiry_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    text = ctx.t("Until what date is the power of attorney valid?") + "\n" + date_hint(ctx, draft)
+    return text, kb.reply(ctx.t, [], back=back)
+
+
+async def future_date(message: Message, ctx: Ctx) -> date | Problem:
+    value = parse_date(message.text)
+    if value is None:
+        return Problem()
+    if value < ctx.today():
+        return problem(DATE_PASSED, date=ctx.t.date(value))
+    return value
+
+
+async def poa_expiry_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    value = await future_date(message, ctx)
+    if isinstance(value, Problem):
+        return value
+    return draft.model_copy(update={"poa_expires_on": value})
+
+
+def name_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t("Type the full name in letters, for example: Aigerim Nurlanqyzy Seitova.")
+
+
+def valid_name(text: str | None) -> str | None:
+    value = " ".join((text or "").split())
+    if not 2 <= len(value) <= MAX_NAME or not NAME_RE.match(value):
+        return None
+    return value if sum(ch.isalpha() for ch in value) >= 2 else None
+
+
+async def name_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    if own(draft):
+        text = t("Your full name, as in your ID card.")
+        suggestion = valid_name(ctx.user_name)
+        options = [suggestion] if suggestion else []
+    else:
+        text = t("The rider's full name, as in their ID card or birth certificate.")
+        options = []
+    return text + "\n" + name_hint(ctx, draft), kb.reply(t, options, back=back)
+
+
+async def name_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    value = valid_name(message.text)
+    if value is None:
+        if len(" ".join((message.text or "").split())) > MAX_NAME:
+            return problem(TOO_LONG, limit=MAX_NAME)
+        return Problem()
+    return draft.model_copy(update={"full_name": value})
+
+
+def phone_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t("Type a Kazakhstan mobile number, for example: +7 701 123 45 67.")
+
+
+async def phone_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    if own(draft):
+        text = t("Your mobile number: press “Share my number” below, or type it.")
+    else:
+        text = t(
+            "The rider's mobile number. If the rider has no phone, press “Use my own number”: "
+            "the driver will call you."
+        )
+    keyboard = kb.phone_keyboard(t, own=own(draft), back=back)
+    return text + "\n" + phone_hint(ctx, draft), keyboard
+
+
+async def phone_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    raw = message.contact.phone_number if message.contact else message.text
+    phone = normalize_phone(raw or "")
+    if phone is None:
+        return problem(N_("This is not a Kazakhstan mobile number."))
+    return draft.model_copy(update={"phone": phone})
+
+
+def iin_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t("Type the 12 digits of the IIN, for example: {example}.", example=EXAMPLE_IIN)
+
+
+async def iin_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    text = (
+        t("Your IIN, from your ID card.")
+        if own(draft)
+        else t("The rider's IIN, from their ID card or birth certificate.")
+    )
+    return text + "\n" + iin_hint(ctx, draft), kb.reply(t, [], back=back)
+
+
+IIN_ERRORS = {
+    "format": N_("An IIN is exactly 12 digits."),
+    "checksum": N_(
+        "This IIN has a mistake: its last digit does not match the others. "
+        "Please check each digit."
+    ),
+    "never_issued": N_("No IIN is ever issued with these digits. Please check each digit."),
+}
+
+
+async def iin_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    digits = iin_digits(message.text or "").replace("-", "")
+    checked = check_iin(digits)
+    if not checked.valid:
+        return problem(IIN_ERRORS[checked.error or "format"])
+    sealed = seal_iin(ctx.key, digits)
+    if await reg.iin_taken(ctx.session, sealed.lookup_hash, except_rider=draft.rider_id):
+        return Problem(reg.IIN_TAKEN)
+    born = birth_date_for(checked, None, on=ctx.today())
+    return draft.model_copy(
+        update={
+            "iin_encrypted": sealed.encrypted,
+            "iin_hash": sealed.lookup_hash,
+            "iin_last4": sealed.last4,
+            "needs_birth_date": born is None,
+            "birth_date": born,
+        }
+    )
+
+
+def birth_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t(DATE_FORMAT, example="05.03.1958")
+
+
+async def birth_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    text = ctx.t(
+        "The date digits of this IIN are not a birth date, so please type the date of birth."
+    )
+    return text + "\n" + birth_hint(ctx, draft), kb.reply(ctx.t, [], back=back)
+
+
+async def birth_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    value = parse_date(message.text)
+    if value is None:
+        return Problem()
+    if value >= ctx.today() or value.year < 1900:
+        return problem(N_("This can't be a date of birth."))
+    return draft.model_copy(update={"birth_date": value})
+
+
+def district_name(district: District, lang: str) -> str:
+    return district.name(lang)
+
+
+async def district_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    districts = await reg.active_districts(ctx.session)
+    text = (
+        t("Which city or district do you live in?")
+        if own(draft)
+        else t("Which city or district does the rider live in?")
+    )
+    return text, kb.reply(t, [district_name(d, t.lang) for d in districts], back=back)
+
+
+async def district_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    value = (message.text or "").strip().casefold()
+    for district in await reg.active_districts(ctx.session):
+        if value in (district.name_kk.casefold(), district.name_ru.casefold()):
+            update: dict[str, object] = {"district_id": district.id}
+            if draft.category and draft.category not in _categories(district):
+                update["category"] = None
+            return draft.model_copy(update=update)
+    return Problem()
+
+
+def address_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t("Type the street, house and flat, for example: Abai street 12, flat 5.")
+
+
+async def address_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    text = t(
+        "Home address, where the car picks up. If you are at that home now, you can send a "
+        "location pin instead."
+    )
+    return text + "\n" + address_hint(ctx, draft), kb.address_keyboard(t, back=back)
+
+
+async def address_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    if message.location is not None:
+        return draft.model_copy(
+            update={
+                "home_lat": message.location.latitude,
+                "home_lon": message.location.longitude,
+                "home_address": None,
+            }
+        )
+    value = words(message.text, MAX_TEXT)
+    if isinstance(value, Problem):
+        return value
+    return draft.model_copy(update={"home_address": value, "home_lat": None, "home_lon": None})
+
+
+async def address_text_prompt(
+    ctx: Ctx, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    text = t("The pin is saved. Now describe the address in words for the driver.")
+    return text + "\n" + address_hint(ctx, draft), kb.reply(t, [], back=back)
+
+
+async def address_text_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    value = words(message.text, MAX_TEXT)
+    if isinstance(value, Problem):
+        return value
+    return draft.model_copy(update={"home_address": value})
+
+
+def _categories(district: District | None) -> list[str]:
+    extra = list(reg.extra_categories(district)) if district is not None else []
+    return [*reg.CATEGORY_LABELS, *extra]
+
+
+async def _district(ctx: Ctx, draft: Draft) -> District | None:
+    return await ctx.session.get(District, draft.district_id) if draft.district_id else None
+
+
+async def category_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    district = await _district(ctx, draft)
+    options = [reg.category_label(t, t.lang, code, district) for code in _categories(district)]
+    text = (
+        t("Which of these describes you? It decides the right to the service.")
+        if own(draft)
+        else t("Which of these describes the rider? It decides the right to the service.")
+    )
+    return text, kb.reply(t, options, back=back)
+
+
+async def category_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    value = (message.text or "").strip()
+    district = await _district(ctx, draft)
+    for code in _categories(district):
+        labels = (
+            ctx.i18n.variants(reg.CATEGORY_LABELS[code])
+            if code in reg.CATEGORY_LABELS
+            else {reg.category_label(ctx.t, lang, code, district) for lang in ("kk", "ru")}
+        )
+        if value in labels:
+            update: dict[str, object] = {"category": code}
+            if code != reg.CHILD:
+                update["centre_name"] = None
+            if code == reg.GROUP1:
+                update["disability_group"] = 1
+            return draft.model_copy(update=update)
+    return Problem()
+
+
+def centre_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t("Type the centre's name, for example: Umit rehabilitation centre.")
+
+
+async def centre_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    text = ctx.t("Which rehabilitation or day-care centre does the child attend?")
+    return text + "\n" + centre_hint(ctx, draft), kb.reply(ctx.t, [], back=back)
+
+
+async def centre_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    value = words(message.text, MAX_NAME)
+    if isinstance(value, Problem):
+        return value
+    return draft.model_copy(update={"centre_name": value})
+
+
+GROUP_TYPED = {"1": 1, "i": 1, "2": 2, "ii": 2, "3": 3, "iii": 3}
+
+
+async def group_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    options = [t(kb.GROUP_LABELS[n]) for n in (1, 2, 3)] + [t(kb.NO_GROUP)]
+    text = t("Disability group? For an elderly person or a child without one, choose the last.")
+    return text, kb.reply(t, options, back=back)
+
+
+async def group_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    text = (message.text or "").strip()
+    if chosen(ctx.i18n, text, kb.NO_GROUP):
+        return draft.model_copy(update={"disability_group": None})
+    for number, msgid in kb.GROUP_LABELS.items():
+        if chosen(ctx.i18n, text, msgid):
+            return draft.model_copy(update={"disability_group": number})
+    typed = GROUP_TYPED.get(text.casefold())
+    if typed is not None:
+        return draft.model_copy(update={"disability_group": typed})
+    return Problem()
+
+
+def vkk_number_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t("Type the number as written on the conclusion, for example: 123/45.")
+
+
+async def vkk_number_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    text = ctx.t("The number of the VKK conclusion (the medical advisory commission).")
+    return text + "\n" + vkk_number_hint(ctx, draft), kb.reply(ctx.t, [], back=back)
+
+
+async def vkk_number_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    value = await number_parse(message, ctx)
+    if isinstance(value, Problem):
+        return value
+    return draft.model_copy(update={"vkk_number": value})
+
+
+def vkk_expiry_hint(ctx: Ctx, draft: Draft) -> str:
+    return date_hint(ctx, draft) + " " + ctx.t("Or press “Indefinite”.")
+
+
+async def vkk_expiry_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    text = ctx.t("Until what date is the VKK conclusion valid?")
+    return text + "\n" + vkk_expiry_hint(ctx, draft), kb.reply(
+        ctx.t, [ctx.t(kb.INDEFINITE)], back=back
+    )
+
+
+async def vkk_expiry_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    if chosen(ctx.i18n, message.text, kb.INDEFINITE):
+        return draft.model_copy(update={"vkk_expires_on": None, "vkk_indefinite": True})
+    value = parse_date(message.text)
+    if value is None:
+        return Problem()
+    if value < ctx.today():
+        return problem(VKK_PASSED, date=ctx.t.date(value))
+    return draft.model_copy(update={"vkk_expires_on": value, "vkk_indefinite": False})
+
+
+NEED_ORDER = list(reg.NEED_LABELS)
+
+
+def needs_hint(ctx: Ctx, draft: Draft) -> str:
+    return ctx.t("Tap each that applies, then “Done”. Or type the numbers, for example: 1 3.")
+
+
+def _needs_words(t: Translator, codes: Sequence[str]) -> str:
+    return ", ".join(t(reg.NEED_LABELS[c]) for c in NEED_ORDER if c in codes) or t(N_("none"))
+
+
+async def needs_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    head = (
+        t("What do you need on the way?")
+        if own(draft)
+        else t("What does the rider need on the way?")
+    )
+    listed = "\n".join(f"{n}. {t(reg.NEED_LABELS[c])}" for n, c in enumerate(NEED_ORDER, 1))
+    chosen_now = t("Chosen now: {needs}.", needs=_needs_words(t, draft.needs))
+    text = f"{head}\n{needs_hint(ctx, draft)}\n{listed}\n{chosen_now}"
+    return text, kb.needs_keyboard(t, draft.needs, back=back)
+
+
+async def needs_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    text = (message.text or "").strip()
+    if chosen(ctx.i18n, text, kb.DONE):
+        return draft
+    if chosen(ctx.i18n, text, kb.NO_NEEDS) or text == "0":
+        return draft.model_copy(update={"needs": []})
+    label = text.removeprefix(kb.CHOSEN_MARK).strip()
+    for code in NEED_ORDER:
+        if chosen(ctx.i18n, label, reg.NEED_LABELS[code]):
+            current = set(draft.needs)
+            current ^= {code}
+            return Stay(
+                draft.model_copy(update={"needs": [c for c in NEED_ORDER if c in current]})
+            )
+    numbers = typed_numbers(text)
+    if numbers is not None and all(1 <= n <= len(NEED_ORDER) for n in numbers):
+        return draft.model_copy(
+            update={"needs": [NEED_ORDER[n - 1] for n in sorted(set(numbers))]}
+        )
+    return Problem()
+
+
+COMPANIONS = {
+    kb.WITH_ASSISTANT: (True, False),
+    kb.WITH_COMPANION: (False, True),
+    kb.WITH_BOTH: (True, True),
+    kb.WITH_NOBODY: (False, False),
+}
+
+
+async def companions_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    text = (
+        t("Who usually rides with you?") if own(draft) else t("Who usually rides with the rider?")
+    )
+    text += "\n" + t(
+        "An assistant helps on the way; a companion is a relative or friend who rides along."
+    )
+    return text, kb.reply(t, [t(m) for m in COMPANIONS], back=back)
+
+
+async def companions_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    for msgid, (assistant, companion) in COMPANIONS.items():
+        if chosen(ctx.i18n, message.text, msgid):
+            return draft.model_copy(
+                update={"usual_assistant": assistant, "usual_companion": companion}
+            )
+    return Problem()
+
+
+async def summary_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    district = await _district(ctx, draft)
+    lines = [t("Please check the profile:"), *profile_lines(t, view_of_draft(draft, district))]
+    lines.append(t("Is everything correct? Press “Confirm”, or Back to change the last answers."))
+    return "\n".join(lines), kb.reply(t, [t(kb.CONFIRM)], back=back)
+
+
+async def summary_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+    return Problem()
+
+
+def _is_attorney(d: Draft) -> bool:
+    return d.relationship == "attorney"
+
+
+STEPS: list[Step] = [
+    Step(
+        Registration.relationship,
+        relationship_prompt,
+        pick_hint,
+        relationship_parse,
+        lambda d: d.for_other and d.mode == "new",
+        "choice",
+    ),
+    Step(
+        Registration.poa_number, poa_number_prompt, poa_number_hint, poa_number_parse, _is_attorney
+    ),
+    Step(Registration.poa_expiry, poa_expiry_prompt, date_hint, poa_expiry_parse, _is_attorney),
+    Step(Registration.full_name, name_prompt, name_hint, name_parse, _always),
+    Step(Registration.phone, phone_prompt, phone_hint, phone_parse, _always, "contact"),
+    Step(Registration.iin, iin_prompt, iin_hint, iin_parse, _always),
+    Step(
+        Registration.birth_date,
+        birth_prompt,
+        birth_hint,
+        birth_parse,
+        lambda d: d.needs_birth_date,
+    ),
+    Step(Registration.district, district_prompt, pick_hint, district_parse, _always, "choice"),
+    Step(Registration.address, address_prompt, address_hint, address_parse, _always, "location"),
+    Step(
+        Registration.address_text,
+        address_text_prompt,
+        address_hint,
+        address_text_parse,
+        lambda d: d.home_lat is not None,
+    ),
+    Step(Registration.category, category_prompt, pick_hint, category_parse, _always, "choice"),
+    Step(
+        Registration.centre,
+        centre_prompt,
+        centre_hint,
+        centre_parse,
+        lambda d: d.category == reg.CHILD,
+    ),
+    Step(
+        Registration.group,
+        group_prompt,
+        pick_hint,
+        group_parse,
+        lambda d: d.category != reg.GROUP1,
+        "choice",
+    ),
+    Step(Registration.vkk_number, vkk_number_prompt, vkk_number_hint, vkk_number_parse, _always),
+    Step(Registration.vkk_expiry, vkk_expiry_prompt, vkk_expiry_hint, vkk_expiry_parse, _always),
+    Step(Registration.needs, needs_prompt, needs_hint, needs_parse, _always, "choice"),
+    Step(
+        Registration.companions, companions_prompt, pick_hint, companions_parse, _always, "choice"
+    ),
+    Step(
+        Registration.summary,
+        summary_prompt,
+        pick_hint,
+        summary_parse,
+        lambda d: d.mode == "new",
+        "choice",
+    ),
+]
+BY_STATE = {step.state.state: step for step in STEPS}
+
+# Parts of a profile that can be edited, and the steps each one asks.
+GROUPS: dict[str, list[State]] = {
+    "name": [Registration.full_name],
+    "phone": [Registration.phone],
+    "iin": [Registration.iin, Registration.birth_date],
+    "district": [Registration.district],
+    "address": [Registration.address, Registration.address_text],
+    "category": [Registration.category, Registration.centre, Registration.group],
+    "vkk": [Registration.vkk_number, Registration.vkk_expiry],
+    "needs": [Registration.needs, Registration.companions],
+    "poa": [Registration.poa_number, Registration.poa_expiry],
+}
+
+
+def sequence(draft: Draft) -> list[Step]:
+    if draft.mode == "edit" and draft.edit_group in GROUPS:
+        wanted = {s.state for s in GROUPS[draft.edit_group]}
+        return [s for s in STEPS if s.state in wanted]
+    return STEPS
+
+
+def neighbour(draft: Draft, step: Step | None, direction: int) -> Step | None:
+    """The next (1) or previous (-1) step that applies to this draft; None past either end."""
+    steps = sequence(draft)
+    index = steps.index(step) if step in steps else (-1 if direction > 0 else len(steps))
+    index += direction
+    while 0 <= index < len(steps):
+        if steps[index].applies(draft):
+            return steps[index]
+        index += direction
+    return None
+
+
+def has_back(draft: Draft, step: Step) -> bool:
+    """Editing: Back leaves to the profile. New: the first question has only Cancel."""
+    return draft.mode == "edit" or neighbour(draft, step, -1) is not None
+
+
+# -- showing a profile (the summary and the profile page) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    full_name: str | None
+    phone: str | None
+    iin_last4: str | None
+    birth_date: date | None
+    district: District | None
+    home_address: str | None
+    has_pin: bool
+    category: str | None
+    centre_name: str | None
+    disability_group: int | None
+    vkk_number: str | None
+    vkk_expires_on: date | None
+    needs: Sequence[str]
+    usual_assistant: bool
+    usual_companion: bool
+    relationship: str | None = None
+    poa_number: str | None = None
+    poa_expires_on: date | None = None
+
+
+def view_of_draft(draft: Draft, district: District | None) -> ProfileView:
+    return ProfileView(
+        full_name=draft.full_name,
+        phone=draft.phone,
+        iin_last4=draft.iin_last4,
+        birth_date=draft.birth_date,
+        district=district,
+        home_address=draft.home_address,
+        has_pin=draft.home_lat is not None,
+        category=draft.category,
+        centre_name=draft.centre_name,
+        disability_group=draft.disability_group,
+        vkk_number=draft.vkk_number,
+        vkk_expires_on=draft.vkk_expires_on,
+        needs=draft.needs,
+        usual_assistant=draft.usual_assistant,
+        usual_companion=draft.usual_companion,
+        relationship=draft.relationship if draft.for_other else None,
+        poa_number=draft.poa_number,
+        poa_expires_on=draft.poa_expires_on,
+    )
+
+
+def view_of_rider(
+    rider: Rider, district: District | None, rep: Representation | None
+) -> ProfileView:
+    return ProfileView(
+        full_name=rider.full_name,
+        phone=rider.phone,
+        iin_last4=rider.iin_last4,
+        birth_date=rider.birth_date,
+        district=district,
+        home_address=rider.home_address,
+        has_pin=rider.home_lat is not None,
+        category=rider.category,
+        centre_name=rider.centre_name,
+        disability_group=rider.disability_group,
+        vkk_number=rider.vkk_number,
+        vkk_expires_on=rider.vkk_expires_on,
+        needs=sorted(reg.needs_of(rider)),
+        usual_assistant=rider.usual_assistant,
+        usual_companion=rider.usual_companion,
+        relationship=rep.relationship_kind if rep else None,
+        poa_number=rep.poa_number if rep else None,
+        poa_expires_on=rep.poa_expires_on if rep else None,
+    )
+
+
+def profile_lines(t: Translator, v: ProfileView, *, iin: str | None = None) -> list[str]:
+    """One labelled fact per line; the IIN only as its last four digits unless given."""
+    dash = "—"
+    lines = []
+    if v.relationship:
+        kind = t(reg.RELATIONSHIP_LABELS.get(v.relationship, N_("relative")))
+        if v.relationship == "attorney" and v.poa_number:
+            until = t.date(v.poa_expires_on) if v.poa_expires_on else dash
+            kind += ", " + t("No. {number}, valid until {until}", number=v.poa_number, until=until)
+        lines.append(t("You are: {kind}", kind=kind))
+    lines += [
+        t("Full name: {value}", value=v.full_name or dash),
+        t("Phone: {value}", value=v.phone or dash),
+        t("IIN: {value}", value=iin or (mask_iin(v.iin_last4) if v.iin_last4 else dash)),
+    ]
+    if v.birth_date:
+        lines.append(t("Date of birth: {value}", value=t.date(v.birth_date)))
+    lines.append(t("District: {value}", value=v.district.name(t.lang) if v.district else dash))
+    address = v.home_address or dash
+    if v.has_pin:
+        address += " " + t("(location pin saved)")
+    lines.append(t("Home address: {value}", value=address))
+    category = reg.category_label(t, t.lang, v.category, v.district) if v.category else dash
+    lines.append(t("Category: {value}", value=category))
+    if v.category == reg.CHILD:
+        lines.append(t("Centre: {value}", value=v.centre_name or dash))
+    group = (
+        t(kb.GROUP_LABELS[v.disability_group])
+        if v.disability_group in kb.GROUP_LABELS
+        else t(kb.NO_GROUP)
+    )
+    lines.append(t("Disability group: {value}", value=group))
+    expiry = t.date(v.vkk_expires_on) if v.vkk_expires_on else t(kb.INDEFINITE)
+    lines.append(
+        t(
+            "VKK conclusion: No. {number}, valid until {expiry}",
+            number=v.vkk_number or dash,
+            expiry=expiry,
+        )
+    )
+    lines.append(t("Needs: {value}", value=_needs_words(t, v.needs)))
+    along = {
+        (True, False): kb.WITH_ASSISTANT,
+        (False, True): kb.WITH_COMPANION,
+        (True, True): kb.WITH_BOTH,
+        (False, False): kb.WITH_NOBODY,
+    }[(v.usual_assistant, v.usual_companion)]
+    lines.append(t("Usually rides along: {value}", value=t(along)))
+    return lines
+
+
+# -- driving the steps --------------------------------------------------------------------------
+
+
+async def ask(ctx: Ctx, draft: Draft, step: Step, note: str | None = None) -> None:
+    text, keyboard = await step.prompt(ctx, draft, has_back(draft, step))
+    if note:
+        text = f"{note}\n\n{text}"
+    await ctx.bot.send_message(ctx.chat_id, text, reply_markup=keyboard)
+
+
+async def go_to(
+    ctx: Ctx, state: FSMContext, draft: Draft, step: Step, note: str | None = None
+) -> None:
+    await state.set_state(step.state)
+    await save_draft(state, draft)
+    await ask(ctx, draft, step, note)
+
+
+def make_ctx(
+    bot: Bot,
+    chat_id: int,
+    t: Translator,
+    i18n: I18n,
+    session: AsyncSession,
+    account: Account,
+    settings: Settings,
+    key: DataKey,
+    user_name: str = "",
+) -> Ctx:
+    return Ctx(bot, chat_id, t, i18n, session, account, settings, key, user_name)
+
+
+async def begin_registration(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
+    """Start a new profile: the person's own, or someone else's (`draft.for_other`)."""
+    first = neighbour(draft, None, 1)
+    assert first is not None
+    t = ctx.t
+    intro = (
+        t("Let's fill in the profile of the person you book for. It takes a few minutes.")
+        if draft.for_other
+        else t("Let's fill in your rider profile. It takes a few minutes.")
+    )
+    await go_to(ctx, state, draft, first, intro)
+
+
+async def begin_edit(ctx: Ctx, state: FSMContext, access: reg.Access, group: str) -> bool:
+    """Edit one part of a profile with the same steps; False when that part can't be edited."""
+    rider, rep = access.rider, access.representation
+    if group not in GROUPS or (
+        group == "poa" and (rep is None or rep.relationship_kind != "attorney")
+    ):
+        return False
+    draft = Draft(
+        mode="edit",
+        rider_id=rider.id,
+        edit_group=group,
+        for_other=not access.own,
+        relationship=rep.relationship_kind if rep else None,
+        poa_number=rep.poa_number if rep else None,
+        poa_expires_on=rep.poa_expires_on if rep else None,
+        full_name=rider.full_name,
+        phone=rider.phone,
+        birth_date=rider.birth_date,
+        district_id=rider.district_id,
+        home_address=rider.home_address,
+        category=rider.category,
+        centre_name=rider.centre_name,
+        disability_group=rider.disability_group,
+        vkk_number=rider.vkk_number,
+        vkk_expires_on=rider.vkk_expires_on,
+        vkk_indefinite=rider.vkk_expires_on is None,
+        needs=sorted(reg.needs_of(rider)),
+        usual_assistant=rider.usual_assistant,
+        usual_companion=rider.usual_companion,
+    )
+    first = neighbour(draft, None, 1)
+    if first is None:
+        return False
+    await go_to(ctx, state, draft, first)
+    return True
+
+
+@router.message(StateFilter(Registration))
+async def on_answer(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    account: Account,
+    t: Translator,
+    i18n: I18n,
+    settings: Settings,
+    bot: Bot,
+    data_key: DataKey,
+) -> None:
+    """Every answer of every step: Back, bad input, a toggle, or the next step."""
+    user_name = message.from_user.full_name if message.from_user else ""
+    ctx = make_ctx(bot, message.chat.id, t, i18n, session, account, settings, data_key, user_name)
+    draft = await load_draft(state)
+    step = BY_STATE.get(await state.get_state() or "")
+    if step is None:
+        await state.clear()
+        return
+    if chosen(i18n, message.text, BACK):
+        await go_back(ctx, state, draft, step)
+        return
+    if step.state == Registration.summary and chosen(i18n, message.text, kb.CONFIRM):
+        await finish_new(ctx, state, draft)
+        return
+    if not _acceptable(message, step):
+        await _problem(ctx, draft, step, t(NOT_TEXT) if step.wants != "choice" else None)
+        return
+    result = await step.parse(message, ctx, draft)
+    if isinstance(result, Problem):
+        issue = result.reason.render(t) if result.reason else None
+        await _problem(ctx, draft, step, issue)
+        return
+    if isinstance(result, Stay):
+        await save_draft(state, result.draft)
+        await ask(ctx, result.draft, step)
+        return
+    following = neighbour(result, step, 1)
+    if following is None:
+        await save_draft(state, result)
+        await finish_edit(ctx, state, result)
+        return
+    await go_to(ctx, state, result, following)
+
+
+def _acceptable(message: Message, step: Step) -> bool:
+    """Text everywhere; a shared contact at the phone step; a pin at the address step."""
+    if message.text:
+        return True
+    if step.wants == "contact":
+        return message.contact is not None
+    if step.wants == "location":
+        return message.location is not None
+    return False
+
+
+async def _problem(ctx: Ctx, draft: Draft, step: Step, issue: str | None) -> None:
+    """Say what is wrong and what is expected, with the step's keyboard again."""
+    _, keyboard = await step.prompt(ctx, draft, has_back(draft, step))
+    hint = step.hint(ctx, draft)
+    text = f"{issue}\n{hint}" if issue else hint
+    await ctx.bot.send_message(ctx.chat_id, text, reply_markup=keyboard)
+
+
+async def go_back(ctx: Ctx, state: FSMContext, draft: Draft, step: Step) -> None:
+    previous = neighbour(draft, step, -1)
+    if previous is not None:
+        await go_to(ctx, state, draft, previous)
+        return
+    if draft.mode == "edit" and draft.rider_id is not None:
+        from handlers.profile import send_rider_page
+
+        await state.clear()
+        await ctx.bot.send_message(
+            ctx.chat_id, ctx.t("Nothing was changed."), reply_markup=main_menu(ctx.t)
+        )
+        await send_rider_page(
+            ctx.bot, ctx.chat_id, ctx.session, ctx.account, ctx.t, draft.rider_id, ctx.settings
+        )
+        return
+    await ask(ctx, draft, step, ctx.t("This is the first question. To stop, press Cancel."))
+
+
+def rider_input(draft: Draft) -> reg.RiderInput | None:
+    """The confirmed draft as the service's input; None if a step's answer is missing."""
+    required = (
+        draft.full_name,
+        draft.phone,
+        draft.iin_encrypted,
+        draft.iin_hash,
+        draft.iin_last4,
+        draft.district_id,
+        draft.home_address,
+        draft.category,
+        draft.vkk_number,
+    )
+    if any(value is None for value in required):
+        return None
+    assert draft.full_name and draft.phone and draft.district_id and draft.home_address
+    assert draft.iin_encrypted and draft.iin_hash and draft.iin_last4
+    assert draft.category and draft.vkk_number
+    return reg.RiderInput(
+        full_name=draft.full_name,
+        phone=draft.phone,
+        iin=SealedIin(draft.iin_encrypted, draft.iin_hash, draft.iin_last4),
+        birth_date=draft.birth_date,
+        district_id=draft.district_id,
+        home_address=draft.home_address,
+        home_lat=draft.home_lat,
+        home_lon=draft.home_lon,
+        category=draft.category,
+        centre_name=draft.centre_name if draft.category == reg.CHILD else None,
+        disability_group=draft.disability_group,
+        vkk_number=draft.vkk_number,
+        vkk_expires_on=draft.vkk_expires_on,
+        needs=frozenset(draft.needs),
+        usual_assistant=draft.usual_assistant,
+        usual_companion=draft.usual_companion,
+    )
+
+
+async def finish_new(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
+    t = ctx.t
+    data = rider_input(draft)
+    if data is None:
+        first = neighbour(draft, None, 1)
+        assert first is not None
+        await go_to(
+            ctx,
+            state,
+            draft,
+            first,
+            t("Some answers are missing. Let's go through the questions again."),
+        )
+        return
+    relationship = (
+        reg.Relationship(
+            kind=draft.relationship or "parent",
+            poa_number=draft.poa_number,
+            poa_expires_on=draft.poa_expires_on,
+        )
+        if draft.for_other
+        else None
+    )
+    result = await reg.register_rider(ctx.session, ctx.account, data, relationship)
+    if result is reg.IIN_TAKEN:
+        await go_to(ctx, state, draft, BY_STATE[Registration.iin.state], t(reg.IIN_TAKEN.msgid))
+        return
+    if isinstance(result, Reason):
+        await state.clear()
+        await ctx.bot.send_message(ctx.chat_id, result.render(t), reply_markup=main_menu(t))
+        return
+    await state.clear()
+    district = await ctx.session.get(District, result.district_id)
+    await ctx.bot.send_message(
+        ctx.chat_id,
+        t(
+            "Thank you! The profile of {name} is sent to the dispatchers of {district} for "
+            "checking. We will write to you here when they decide.",
+            name=result.full_name,
+            district=district.name(t.lang) if district else "—",
+        ),
+        reply_markup=main_menu(t),
+    )
+
+
+def changes_of(draft: Draft) -> dict[str, object]:
+    """The rider columns one edited part of the profile sets."""
+    group = draft.edit_group
+    if group == "name":
+        return {"full_name": draft.full_name}
+    if group == "phone":
+        return {"phone": draft.phone}
+    if group == "iin":
+        if not (draft.iin_encrypted and draft.iin_hash and draft.iin_last4):
+            return {}
+        sealed = SealedIin(draft.iin_encrypted, draft.iin_hash, draft.iin_last4)
+        return {"iin": sealed, "birth_date": draft.birth_date}
+    if group == "district":
+        return {"district_id": draft.district_id}
+    if group == "address":
+        return {
+            "home_address": draft.home_address,
+            "home_lat": draft.home_lat,
+            "home_lon": draft.home_lon,
+        }
+    if group == "category":
+        return {
+            "category": draft.category,
+            "centre_name": draft.centre_name if draft.category == reg.CHILD else None,
+            "disability_group": draft.disability_group,
+        }
+    if group == "vkk":
+        return {"vkk_number": draft.vkk_number, "vkk_expires_on": draft.vkk_expires_on}
+    if group == "needs":
+        return {
+            "needs": frozenset(draft.needs),
+            "usual_assistant": draft.usual_assistant,
+            "usual_companion": draft.usual_companion,
+        }
+    return {}
+
+
+async def finish_edit(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
+    from handlers.profile import send_rider_page
+
+    t = ctx.t
+    access = await reg.access_to(ctx.session, ctx.account, draft.rider_id or 0)
+    if access is None:
+        await state.clear()
+        await ctx.bot.send_message(
+            ctx.chat_id, t(reg.NOT_ALLOWED.msgid), reply_markup=main_menu(t)
+        )
+        return
+    if draft.edit_group == "poa":
+        result: reg.Update | Reason = await reg.update_representation(
+            ctx.session, access, draft.poa_number, draft.poa_expires_on, by=ctx.account
+        )
+    else:
+        result = await reg.update_rider(
+            ctx.session, access.rider, changes_of(draft), by=ctx.account
+        )
+    if isinstance(result, Reason):
+        step = (
+            BY_STATE[Registration.iin.state]
+            if result is reg.IIN_TAKEN
+            else neighbour(draft, None, 1)
+        )
+        assert step is not None
+        await go_to(ctx, state, draft, step, result.render(t))
+        return
+    await state.clear()
+    if not result.changed:
+        text = t("Nothing was changed.")
+    elif result.reverify:
+        text = t(
+            "Saved. The profile goes back to the dispatcher for checking; until it is "
+            "approved again, rides can't be booked. We will write to you when they decide."
+        )
+    else:
+        text = t("Saved.")
+    await ctx.bot.send_message(ctx.chat_id, text, reply_markup=main_menu(t))
+    await send_rider_page(
+        ctx.bot, ctx.chat_id, ctx.session, ctx.account, t, access.rider.id, ctx.settings
+    )

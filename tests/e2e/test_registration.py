@@ -1,0 +1,502 @@
+"""Registration end to end, against the Bot API stand-in, in Kazakh and in Russian.
+
+A rider registers and a dispatcher of their district approves; a parent registers a child who
+has no Telegram and the dispatcher rejects with a reason; a rider invites a relative who then
+gets the rider's messages; a group member who is not a dispatcher can't decide anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.callbacks.registration import VerifyAction, VerifyPress
+from bot.i18n import Translator
+from bot.keyboards import registration as kb
+from bot.keyboards.common import BACK, CANCEL
+from bot.services import registration as reg
+from handlers.verification import BAD_REASON
+from models import Account, Consent, Invite, Representation, Rider, Verification
+from tests.unit.test_registration_service import account, register, rider_input
+
+IIN_RU = "900101300017"  # a man born 01.01.1990
+IIN_KK = "580305400122"  # a woman born 05.03.1958
+IIN_CHILD = "150602603452"  # born 02.06.2015
+
+DISTRICTS = {
+    "ru": ("taldykorgan", -1001000000001, "город Талдыкорган"),
+    "kk": ("tekeli", -1001000000002, "Текелі қаласы"),
+}
+
+
+def valid_iin(first11: str) -> str:
+    """Complete 11 digits with the official check digit (tests pick readable numbers)."""
+    digits = [int(c) for c in first11]
+    for weights in (range(1, 12), (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)):
+        check = sum(d * w for d, w in zip(digits, weights, strict=True)) % 11
+        if check != 10:
+            return first11 + str(check)
+    raise AssertionError("never issued")
+
+
+@dataclass
+class Person:
+    """A simulated person and their translator: what they read and tap, in their language."""
+
+    user: Any
+    t: Translator
+
+    def tap(self, msgid: str, **params: object) -> None:
+        self.user.tap(self.t(msgid, **params))
+
+    async def sees(self, msgid: str, **params: object) -> Any:
+        return await self.user.wait_for(self.t(msgid, **params))
+
+
+def person(bot: Any, user_id: int, lang: str, name: str) -> Person:
+    return Person(bot.person(user_id, name=name, lang=lang), bot.app.i18n.translator(lang))
+
+
+async def first_contact(bot: Any, p: Person, lang: str) -> None:
+    """/start, the language, the intro and the consent accepted."""
+    p.user.send_text("/start")
+    await p.user.wait_for("Тілді таңдаңыз")
+    label = "Қазақ тілі" if lang == "kk" else "Русский язык"
+    p.user.press(lambda text: text.endswith(label))
+    consent = await p.user.wait_for(p.t(reg.CONSENT_TEXT, version="", retention="").split("(")[0])
+    assert reg.CONSENT_VERSION in consent.text
+    # The default retention (3 years) in the person's own words.
+    assert p.t(reg.YEARS_MANY, count=3) in consent.text
+    assert "Telegram" in consent.text and "/forget" in consent.text
+    assert p.user.keyboard_buttons == [p.t(kb.AGREE), p.t(kb.DISAGREE), p.t(CANCEL)]
+    p.tap(kb.AGREE)
+    await p.sees("Thank you. Your consent is saved.")
+
+
+async def register_self(bot: Any, p: Person, lang: str, *, iin: str, name: str) -> None:
+    """The rider's own profile, step by step, with a wrong answer or two on the way."""
+    _, _, district_name = DISTRICTS[lang]
+    t = p.t
+    await p.sees("Who will ride? Choose one. You can register other people later in /profile.")
+    p.tap(kb.ROLE_SELF)
+    await p.sees("Your full name, as in your ID card.")
+    # The first question has Cancel but no Back.
+    assert t(BACK) not in p.user.keyboard_buttons and t(CANCEL) in p.user.keyboard_buttons
+    p.user.send_sticker()
+    await p.sees("I can read only typed text at this step.")
+    p.user.send_text(name)
+    await p.sees("Your mobile number: press “Share my number” below, or type it.")
+    p.user.send_text("+7 999 123 45 67")
+    await p.sees("This is not a Kazakhstan mobile number.")
+    p.tap(kb.SHARE_MY_NUMBER)
+    await p.sees("Your IIN, from your ID card.")
+    p.user.send_text(iin[:-1] + str((int(iin[-1]) + 1) % 10))
+    await p.sees(
+        "This IIN has a mistake: its last digit does not match the others. "
+        "Please check each digit."
+    )
+    p.user.send_text(f"{iin[:4]} {iin[4:8]} {iin[8:]}")
+    await p.sees("Which city or district do you live in?")
+    p.user.tap(district_name)
+    await p.sees(
+        "Home address, where the car picks up. If you are at that home now, you can send a "
+        "location pin instead."
+    )
+    p.user.send_text("x" * 301)
+    await p.sees("This is too long: please keep it under {limit} characters.", limit=300)
+    p.tap(kb.SEND_PIN)
+    await p.sees("The pin is saved. Now describe the address in words for the driver.")
+    p.user.send_text("🏠🏠")
+    await p.sees("Please use letters and digits, not only symbols or emoji.")
+    p.user.send_text("Абай көшесі, 12, 5-пәтер")
+    await p.sees("Which of these describes you? It decides the right to the service.")
+    p.tap(reg.CATEGORY_LABELS["group1_mobility"])
+    # Group I is implied by the category: the next question is the VKK conclusion.
+    await p.sees("The number of the VKK conclusion (the medical advisory commission).")
+    p.user.send_text("123/45")
+    await p.sees("Until what date is the VKK conclusion valid?")
+    p.user.send_text("31.12.2020")
+    await p.sees(
+        "The date {date} has already passed: rides need a conclusion that is still valid.",
+        date="31.12.2020",
+    )
+    p.user.send_text(f"31.12.{date.today().year + 2}")
+    needs = await p.sees("What do you need on the way?")
+    assert t("Chosen now: {needs}.", needs=t("none")) in needs.text
+    p.tap(reg.NEED_LABELS["wheelchair"])
+    toggled = await p.sees("Chosen now: {needs}.", needs=t(reg.NEED_LABELS["wheelchair"]))
+    assert toggled is not None
+    assert kb.CHOSEN_MARK + t(reg.NEED_LABELS["wheelchair"]) in p.user.keyboard_buttons
+    p.tap(kb.DONE)
+    await p.sees("Who usually rides with you?")
+    p.tap(kb.WITH_ASSISTANT)
+    summary = await p.sees("Please check the profile:")
+    for line in (
+        t("Full name: {value}", value=name),
+        t("IIN: {value}", value="••••••••" + iin[-4:]),
+        t("Home address: {value}", value="Абай көшесі, 12, 5-пәтер")
+        + " "
+        + t("(location pin saved)"),
+        t("Usually rides along: {value}", value=t(kb.WITH_ASSISTANT)),
+    ):
+        assert line in summary.text
+    assert iin not in summary.text
+    # Back returns one step, and the answers are kept.
+    p.tap(BACK)
+    await p.sees("Who usually rides with you?")
+    p.tap(kb.WITH_ASSISTANT)
+    await p.sees("Please check the profile:")
+    p.tap(kb.CONFIRM)
+    await p.sees(
+        "Thank you! The profile of {name} is sent to the dispatchers of {district} for "
+        "checking. We will write to you here when they decide.",
+        name=name,
+        district=district_name,
+    )
+
+
+def card_of(bot: Any, chat_id: int, verification_id: int, t: Translator) -> Any:
+    title = t("Profile check {number} — {status}", number=verification_id, status="").rstrip()
+    found = [m for m in bot.stand_in.messages(chat_id) if m.text.startswith(title)]
+    assert len(found) == 1, f"one card per profile check, found {len(found)}"
+    return found[0]
+
+
+async def one(bot: Any, model: Any, *where: Any) -> Any:
+    async with bot.sessions() as session:
+        return (await session.scalars(select(model).where(*where))).one()
+
+
+@pytest.mark.parametrize("lang", ["ru", "kk"])
+async def test_a_rider_registers_and_a_dispatcher_approves(bot, lang: str) -> None:
+    district_id, group, _ = DISTRICTS[lang]
+    name = "Иван Петров" if lang == "ru" else "Гүлнар Әбенова"
+    iin = IIN_RU if lang == "ru" else IIN_KK
+    rider = person(bot, 7001, lang, name.split()[0])
+    await first_contact(bot, rider, lang)
+    await register_self(bot, rider, lang, iin=iin, name=name)
+    await bot.settle()
+
+    stored = await one(bot, Rider, Rider.account_id.is_not(None))
+    assert stored.full_name == name and stored.district_id == district_id
+    assert stored.phone == rider.user.phone  # the shared contact, normalised
+    assert stored.verification == "pending"
+    assert stored.needs_wheelchair and stored.usual_assistant and not stored.usual_companion
+    assert stored.home_lat is not None and stored.disability_group == 1
+    # The IIN is stored encrypted and found by its keyed hash, never in clear.
+    assert iin not in stored.iin_encrypted and stored.iin_hash != iin
+    assert bot.app.dp["data_key"].decrypt(stored.iin_encrypted) == iin
+    consents = await one(bot, Account, Account.telegram_id == 7001)
+    assert consents.consent_version == reg.CONSENT_VERSION and consents.role == "rider"
+    async with bot.sessions() as session:
+        texts = list(await session.scalars(select(Consent.text)))
+    assert len(texts) == 2 and texts[0] == texts[1]  # the account's and the rider's copy
+    assert reg.CONSENT_VERSION in texts[0]
+
+    # The card in the district chat, in the chat's language: no full IIN, no group.
+    verification = await one(bot, Verification, Verification.rider_id == stored.id)
+    desk: Translator = bot.app.i18n.translator(lang)
+    card = card_of(bot, group, verification.id, desk)
+    assert desk("Name: {name}, phone {phone}", name=name, phone=stored.phone) in card.text
+    assert desk("IIN: {iin}", iin="••••••••" + iin[-4:]) in card.text
+    assert iin not in card.text
+    assert desk(reg.NEED_LABELS["wheelchair"]) in card.text
+    assert card.button_texts == [desk(kb.APPROVE), desk(kb.REJECT)]
+
+    dispatcher = bot.dispatcher(district_id, 0)
+    answer = await dispatcher.press(desk(kb.APPROVE), message=card).answer()
+    assert answer.text == desk("Approved. The rider is told.")
+    await bot.settle()
+    card = card_of(bot, group, verification.id, desk)
+    assert card.button_texts == []
+    assert desk("approved") in card.text.splitlines()[0]
+    decided_by = "Айгүл" if lang == "ru" else "Нұрлан"
+    assert desk("Decided by {who}, {when}", who=decided_by, when="").rstrip() in card.text
+    await rider.sees(
+        "The dispatcher checked the profile of {name}: it is approved. You can book rides now: "
+        "/book",
+        name=name,
+    )
+    stored = await one(bot, Rider, Rider.id == stored.id)
+    assert stored.verification == "verified" and stored.verified_by == dispatcher.id
+
+    # A stale Approve from before the decision changes nothing and says why.
+    stale = VerifyPress(verification=verification.id, action=VerifyAction.REJECT).pack()
+    late = await bot.dispatcher(district_id, 0).press_data(card, stale).answer()
+    assert late.show_alert
+    assert late.text == desk(
+        "This profile check is already closed: {status}.",
+        status=f"{desk('approved')} ({decided_by})",
+    )
+    assert (await one(bot, Rider, Rider.id == stored.id)).verification == "verified"
+
+
+async def test_a_parent_registers_a_child_who_has_no_telegram(bot) -> None:
+    parent = person(bot, 7101, "kk", "Ләззат")
+    t = parent.t
+    await first_contact(bot, parent, "kk")
+    await parent.sees(
+        "Who will ride? Choose one. You can register other people later in /profile."
+    )
+    parent.tap(kb.ROLE_OTHER)
+    await parent.sees("Who are you to the person you are registering?")
+    parent.user.send_text("мамасымын")
+    await parent.sees("Please choose one of the buttons below.")
+    parent.tap(kb.PARENT)
+    await parent.sees("The rider's full name, as in their ID card or birth certificate.")
+    parent.user.send_text("Әлихан Серікұлы Омаров")
+    phone = await parent.sees(
+        "The rider's mobile number. If the rider has no phone, press “Use my own number”: "
+        "the driver will call you."
+    )
+    assert phone is not None
+    # The contact button shares the parent's own number, and says so.
+    assert parent.user.keyboard_buttons[0] == t(kb.USE_MY_NUMBER)
+    parent.tap(BACK)
+    await parent.sees("The rider's full name, as in their ID card or birth certificate.")
+    parent.user.send_text("Әлихан Серікұлы Омаров")
+    await parent.user.wait_for(t(kb.USE_MY_NUMBER).split()[0])
+    parent.user.send_text("8 (707) 555-12-34")
+    await parent.sees("The rider's IIN, from their ID card or birth certificate.")
+    parent.user.send_text(IIN_CHILD)
+    await parent.sees("Which city or district does the rider live in?")
+    parent.user.tap("Талдықорған қаласы")
+    await parent.sees("Type the street, house and flat, for example: Abai street 12, flat 5.")
+    parent.user.send_text("Жансүгіров көшесі, 5")
+    await parent.sees("Which of these describes the rider? It decides the right to the service.")
+    parent.tap(reg.CATEGORY_LABELS["child_rehab"])
+    await parent.sees("Which rehabilitation or day-care centre does the child attend?")
+    parent.user.send_photo()
+    await parent.sees("I can read only typed text at this step.")
+    parent.user.send_text("«Үміт» оңалту орталығы")
+    await parent.sees(
+        "Disability group? For an elderly person or a child without one, choose the last."
+    )
+    parent.tap(kb.NO_GROUP)
+    await parent.sees("The number of the VKK conclusion (the medical advisory commission).")
+    parent.user.send_text("45/2026")
+    await parent.sees("Until what date is the VKK conclusion valid?")
+    parent.tap(kb.INDEFINITE)
+    await parent.sees("What does the rider need on the way?")
+    parent.user.send_text("2 4")
+    await parent.sees("Who usually rides with the rider?")
+    parent.tap(kb.WITH_COMPANION)
+    summary = await parent.sees("Please check the profile:")
+    assert t("You are: {kind}", kind=t(reg.RELATIONSHIP_LABELS["parent"])) in summary.text
+    assert t("Centre: {value}", value="«Үміт» оңалту орталығы") in summary.text
+    assert (
+        t(
+            "Needs: {value}",
+            value=", ".join(t(reg.NEED_LABELS[c]) for c in ("walker", "assistant")),
+        )
+        in summary.text
+    )
+    parent.tap(kb.CONFIRM)
+    await parent.sees(
+        "Thank you! The profile of {name} is sent to the dispatchers of {district} for "
+        "checking. We will write to you here when they decide.",
+        name="Әлихан Серікұлы Омаров",
+        district="Талдықорған қаласы",
+    )
+    await bot.settle()
+
+    child = await one(bot, Rider, Rider.full_name == "Әлихан Серікұлы Омаров")
+    assert child.account_id is None  # no Telegram of his own
+    assert child.phone == "+77075551234" and child.category == "child_rehab"
+    assert child.birth_date == date(2015, 6, 2) and child.vkk_expires_on is None
+    assert child.needs_walker and child.needs_assistant and not child.needs_wheelchair
+    link = await one(bot, Representation, Representation.rider_id == child.id)
+    parent_account = await one(bot, Account, Account.telegram_id == 7101)
+    assert link.account_id == parent_account.id and link.relationship_kind == "parent"
+
+    # Taldykorgan's chat writes Russian: the dispatcher rejects with a reason from the list.
+    ru: Translator = bot.app.i18n.translator("ru")
+    verification = await one(bot, Verification, Verification.rider_id == child.id)
+    card = card_of(bot, -1001000000001, verification.id, ru)
+    assert ru("Representative: {kind}", kind=ru(reg.RELATIONSHIP_LABELS["parent"])) in card.text
+    assert ru("Centre: {centre}", centre="«Үміт» оңалту орталығы") in card.text
+    marat = bot.dispatcher("taldykorgan", 1)
+    await marat.press(ru(kb.REJECT), message=card).answer()
+    await bot.settle()
+    reasons = card_of(bot, -1001000000001, verification.id, ru).button_texts
+    assert ru(kb.TYPED_REASON) in reasons and ru(BACK) in reasons
+    await marat.press(lambda text: text == reasons[0], message=card).answer()
+    await bot.settle()
+    card = card_of(bot, -1001000000001, verification.id, ru)
+    assert card.button_texts == []
+    assert ru("Reason for rejecting: {reason}", reason=ru(reg.REJECT_REASONS["docs"])) in card.text
+    await parent.sees(
+        "The dispatcher did not approve the profile of {name}. Reason: {reason}.\n"
+        "Correct the profile in /profile (it goes back for checking), or call the dispatcher.",
+        name="Әлихан Серікұлы Омаров",
+        reason=t(reg.REJECT_REASONS["docs"]),
+    )
+    assert (await one(bot, Rider, Rider.id == child.id)).verification == "rejected"
+
+
+async def registered(
+    bot: Any, telegram_id: int, lang: str, name: str, iin: str, district_id: str = "taldykorgan"
+) -> int:
+    """A person with consent and a pending profile, as the conversation leaves them."""
+    bot.person(telegram_id, name=name.split()[0], lang=lang)
+    async with bot.sessions() as session:
+        owner = await account(session, telegram_id, language=lang, name=name.split()[0])
+        rider = await register(
+            session, owner, rider_input(iin, name=name, district_id=district_id)
+        )
+        await session.commit()
+        rider_id = int(rider.id)
+    bot.app.outbox_wakeup.set()
+    await bot.settle()
+    return rider_id
+
+
+async def test_only_the_districts_dispatchers_can_decide(bot) -> None:
+    rider_id = await registered(bot, 7201, "ru", "Иван Петров", IIN_RU)
+    ru: Translator = bot.app.i18n.translator("ru")
+    verification = await one(bot, Verification, Verification.rider_id == rider_id)
+    group = -1001000000001
+    card = card_of(bot, group, verification.id, ru)
+
+    guest = bot.outsider("taldykorgan")
+    for label in (kb.APPROVE, kb.REJECT):
+        answer = await guest.press(ru(label), message=card).answer()
+        assert answer.show_alert
+        assert answer.text == ru("Only this district's dispatchers can check profiles.")
+    # A dispatcher of another district is no dispatcher here either.
+    nurlan = bot.person(9101, name="Нұрлан")
+    bot.stand_in.add_member(group, nurlan)
+    answer = await nurlan.press(ru(kb.APPROVE), message=card).answer()
+    assert answer.text == ru("Only this district's dispatchers can check profiles.")
+    await bot.settle()
+    assert (await one(bot, Verification, Verification.id == verification.id)).status == "pending"
+    assert (await one(bot, Rider, Rider.id == rider_id)).verification == "pending"
+    assert card_of(bot, group, verification.id, ru).button_texts == [ru(kb.APPROVE), ru(kb.REJECT)]
+
+    # A dispatcher rejects with a reason of her own, typed as a reply to the card.
+    aigul = bot.dispatcher("taldykorgan", 0)
+    await aigul.press(ru(kb.REJECT), message=card).answer()
+    await bot.settle()
+    hint = await aigul.press(ru(kb.TYPED_REASON), message=card).answer()
+    assert hint.show_alert
+    assert hint.text == ru("Reply to this card with the reason for rejecting, in words.")
+    aigul.send_sticker(chat=group)  # not a reply: the bot does not even see it in a group
+    aigul.send_text("🙂", chat=group, reply_to=card)
+    await bot.stand_in.wait_for(ru(BAD_REASON), group)
+    aigul.send_text("Фото заключения ВКК нечитаемое", chat=group, reply_to=card)
+    await bot.settle()
+    card = card_of(bot, group, verification.id, ru)
+    assert (
+        ru("Reason for rejecting: {reason}", reason="Фото заключения ВКК нечитаемое") in card.text
+    )
+    rider = Person(bot.person(7201), ru)
+    await rider.sees(
+        "The dispatcher did not approve the profile of {name}. Reason: {reason}.\n"
+        "Correct the profile in /profile (it goes back for checking), or call the dispatcher.",
+        name="Иван Петров",
+        reason="Фото заключения ВКК нечитаемое",
+    )
+
+
+async def test_a_rider_invites_a_relative_who_then_gets_the_riders_messages(bot) -> None:
+    rider_id = await registered(bot, 7301, "kk", "Бибігүл Әбенова", IIN_KK)
+    rider = person(bot, 7301, "kk", "Бибігүл")
+    rider.user.send_text("/invite")
+    link_message = await rider.user.wait_for("https://t.me/")
+    found = re.search(r"https://t\.me/(\w+)\?start=inv_([A-Za-z0-9_-]+)", link_message.text)
+    assert found is not None and found.group(1) == "invataxi_test_bot"
+    code = found.group(2)
+    invite = await one(bot, Invite, Invite.code == code)
+    assert timedelta(hours=23) < invite.expires_at - datetime.now(UTC) <= timedelta(hours=24)
+
+    # The daughter is new: language, consent, then the invitation.
+    daughter = person(bot, 7302, "ru", "Дана")
+    daughter.user.send_text(f"/start inv_{code}")
+    await daughter.user.wait_for("Тілді таңдаңыз")
+    daughter.user.press(lambda text: text.endswith("Русский язык"))
+    await daughter.user.wait_for(daughter.t(reg.CONSENT_TEXT, version="", retention="")[:30])
+    daughter.tap(kb.AGREE)
+    offer = await daughter.sees(
+        "{name} invites you to link to their rider profile as a relative. You will be able to "
+        "book rides for them and will get their ride messages. Accept?",
+        name="Бибігүл Әбенова",
+    )
+    daughter.user.press(daughter.t("Accept the invitation"), message=offer)
+    await daughter.sees(
+        "You are now linked to {name}. Book rides for them with /book; their ride messages "
+        "will come here too.",
+        name="Бибігүл Әбенова",
+    )
+    await bot.settle()
+    await rider.sees(
+        "{relative} accepted your invitation and is now linked to your profile: they can book "
+        "rides for you and get your ride messages. Unlink them any time in /profile.",
+        relative="Дана",
+    )
+    link = await one(bot, Representation, Representation.rider_id == rider_id)
+    assert link.relationship_kind == "relative"
+
+    # The link works once.
+    third = person(bot, 7303, "ru", "Олег")
+    async with bot.sessions() as session:
+        await account(session, 7303, language="ru", name="Олег")
+        await session.commit()
+    third.user.send_text(f"/start inv_{code}")
+    await third.sees("This invitation was already used. Ask the rider for a new link.")
+
+    # The dispatcher approves: the rider reads it in Kazakh, her daughter in Russian.
+    ru: Translator = bot.app.i18n.translator("ru")
+    verification = await one(bot, Verification, Verification.rider_id == rider_id)
+    card = card_of(bot, -1001000000001, verification.id, ru)
+    await bot.dispatcher("taldykorgan", 0).press(ru(kb.APPROVE), message=card).answer()
+    await bot.settle()
+    for who in (rider, daughter):
+        await who.user.wait_for(who.t(reg.VERIFIED_MSG, name="Бибігүл Әбенова"), after=0)
+
+    # The rider unlinks her from the profile page; the daughter is told.
+    rider.user.send_text("/profile")
+    page = await rider.user.wait_for("Бибігүл Әбенова")
+    rider.user.press(rider.t("Linked relatives"), message=page)
+    listed = await rider.user.wait_for(rider.t("Linked to your profile:"))
+    rider.user.press(rider.t("Unlink {name}", name="Дана"), message=listed)
+    confirm = await rider.sees(
+        "Unlink {name}? They will no longer book for you or get your ride messages.", name="Дана"
+    )
+    rider.user.press(rider.t("Yes, unlink"), message=confirm)
+    await rider.user.wait_for(rider.t("{name} is unlinked.", name="Дана"))
+    await bot.settle()
+    await daughter.sees(
+        "{name} unlinked you from their profile. You will no longer get their ride messages.",
+        name="Бибігүл Әбенова",
+    )
+    async with bot.sessions() as session:
+        assert await session.scalar(select(Representation.id)) is None
+
+
+async def test_an_expired_invite_is_refused_with_the_reason(bot) -> None:
+    rider_id = await registered(bot, 7401, "ru", "Иван Петров", IIN_RU)
+    async with bot.sessions() as session:
+        owner = await account(session, 7401)
+        session.add(
+            Invite(
+                code="old-code-0123456789",
+                rider_id=rider_id,
+                created_by=owner.id,
+                expires_at=datetime.now(UTC) - timedelta(hours=1),
+            )
+        )
+        await session.commit()
+    relative = person(bot, 7402, "ru", "Дана")
+    async with bot.sessions() as session:
+        await account(session, 7402, language="ru", name="Дана")
+        await session.commit()
+    relative.user.send_text("/start inv_old-code-0123456789")
+    refusal = await relative.user.wait_for(relative.t(reg.INVITE_EXPIRED, when="")[:20])
+    assert "24" in refusal.text
+    async with bot.sessions() as session:
+        assert await session.scalar(select(Representation.id)) is None
