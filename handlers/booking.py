@@ -1,0 +1,1018 @@
+"""The booking conversation: for whom, from, to, why, when, the way back, who rides along, a
+comment, then a summary where any answer can be changed before confirming.
+
+Each step is a row of `STEPS`: a question and a parser. One handler drives them all, so every
+step treats Back, stickers, emoji and over-long text the same way and keeps its place on bad
+input. Answers are checked against the district's rules as they are given, so a person learns
+at once what won't work; `bot.services.booking.create_booking` checks everything again at
+confirm time. `/cancel` (handlers.start) drops the draft: nothing exists before Confirm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
+from aiogram.utils.callback_answer import CallbackAnswer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.callbacks.booking import (
+    CalendarAction,
+    CalendarPick,
+    SummaryAction,
+    SummaryField,
+    SummaryPress,
+)
+from bot.filters import Button
+from bot.i18n import LANGUAGES, N_, I18n, Translator
+from bot.keyboards import booking as kb
+from bot.keyboards.common import BACK, BOOK, SKIP, main_menu
+from bot.ride_labels import PURPOSE_LABELS, purpose_label, status_label
+from bot.services import booking
+from bot.services.booking_rules import weekday_msg
+from bot.services.i18n_types import Reason
+from bot.services.rides import Actor
+from bot.settings import Settings
+from bot.states.booking import Booking, BookingData, load_booking, save_booking
+from models import Account, District, Ride, Rider, utcnow
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == "private")
+router.callback_query.filter(F.message.chat.type == "private")
+
+QUICK_DATES = 3
+NOT_TEXT = N_("I can read only typed text at this step.")
+PICK_BUTTON = N_("Please choose one of the buttons below.")
+DATE_FORMAT = N_("Please type the date as day.month, for example: {example}.")
+TIME_FORMAT = N_("Please type the time as hours:minutes, for example: 09:30.")
+OUT_OF_DATE = N_("This summary is out of date. Please use the newest one.")
+OLD_CALENDAR = N_("This calendar is out of date. Please use the newest one.")
+NO_DATES = Reason("no_dates", N_("Sorry, no date can be booked now. Please call the dispatcher."))
+ALREADY_BOOKED = N_("This request was already sent: ride {number}. Nothing new was booked.")
+
+
+@dataclass
+class Ctx:
+    """What every step needs: the chat, the person's language, the database, the time."""
+
+    bot: Bot
+    chat_id: int
+    t: Translator
+    i18n: I18n
+    session: AsyncSession
+    account: Account
+    settings: Settings
+    state: FSMContext
+    now: datetime
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.settings.tz).date()
+
+    async def send(
+        self, text: str, markup: ReplyKeyboardMarkup | InlineKeyboardMarkup | None = None
+    ) -> Message:
+        return await self.bot.send_message(self.chat_id, text, reply_markup=markup)
+
+    async def rider(self, data: BookingData) -> Rider | None:
+        if data.rider_id is None:
+            return None
+        return await booking.rider_for(self.session, self.account, data.rider_id)
+
+    async def district(self, rider: Rider) -> District:
+        district = await self.session.get(District, rider.district_id)
+        assert district is not None, "a rider's district comes from the districts file"
+        return district
+
+
+def make_ctx(
+    bot: Bot,
+    chat_id: int,
+    t: Translator,
+    i18n: I18n,
+    session: AsyncSession,
+    account: Account,
+    settings: Settings,
+    state: FSMContext,
+) -> Ctx:
+    return Ctx(bot, chat_id, t, i18n, session, account, settings, state, utcnow())
+
+
+def alert(answer: CallbackAnswer, text: str) -> None:
+    """The press is answered once, by the middleware, with this text in a pop-up."""
+    answer.text = text
+    answer.show_alert = True
+
+
+def chosen(i18n: I18n, text: str | None, msgid: str) -> bool:
+    value = (text or "").strip()
+    return bool(value) and value in i18n.variants(msgid)
+
+
+def fmt_time(at: time) -> str:
+    return at.strftime("%H:%M")
+
+
+def day_text(t: Translator, day: date) -> str:
+    return f"{t(weekday_msg(day))}, {t.date(day)}"
+
+
+# -- steps --------------------------------------------------------------------------------------
+
+Parsed = BookingData | Reason | None
+"""A parser returns the updated draft, a Reason (bad input, say why), or None (show the hint)."""
+
+
+@dataclass(frozen=True)
+class Step:
+    state: State
+    ask: Callable[[Ctx, BookingData, Rider], Awaitable[None]]
+    parse: Callable[[Message, Ctx, BookingData, Rider], Awaitable[Parsed]]
+    hint: Callable[[Ctx, BookingData], str]
+    location: bool = False
+
+
+def pick_hint(ctx: Ctx, data: BookingData) -> str:
+    return ctx.t(PICK_BUTTON)
+
+
+def address_hint(ctx: Ctx, data: BookingData) -> str:
+    return ctx.t("Type the address in words, for example: Abay street 12, flat 5.")
+
+
+def has_back(data: BookingData, state: State) -> bool:
+    return previous(state, data) is not None
+
+
+# for whom
+
+
+def rider_label(rider: Rider, riders: list[Rider]) -> str:
+    """The name; a namesake gets the last digits of the phone to tell them apart."""
+    if sum(r.full_name == rider.full_name for r in riders) > 1:
+        return f"{rider.full_name} (…{rider.phone[-4:]})"
+    return rider.full_name
+
+
+async def ask_rider(ctx: Ctx, data: BookingData, rider: Rider | None) -> None:
+    riders = await booking.riders_for(ctx.session, ctx.account)
+    labels = [rider_label(r, riders) for r in riders]
+    await ctx.send(
+        ctx.t("Who is the ride for?"),
+        kb.choice_keyboard(ctx.t, labels, back=has_back(data, Booking.rider)),
+    )
+
+
+async def parse_rider(message: Message, ctx: Ctx, data: BookingData, _: Rider | None) -> Parsed:
+    riders = await booking.riders_for(ctx.session, ctx.account)
+    text = " ".join((message.text or "").split()).casefold()
+    found = [
+        r for r in riders if text in (rider_label(r, riders).casefold(), r.full_name.casefold())
+    ]
+    if len(found) != 1:
+        return None
+    picked = found[0]
+    reason = booking.check_rider(picked, await ctx.district(picked), ctx.now, ctx.settings.tz)
+    if reason is not None:
+        return reason
+    changes: dict[str, object] = {"rider_id": picked.id}
+    if data.editing and picked.id != data.rider_id:
+        changes["wheelchair"] = picked.needs_wheelchair
+    return data.model_copy(update=changes)
+
+
+# pickup
+
+
+async def ask_pickup(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    t = ctx.t
+    text = t("Where should the car pick {name} up?", name=rider.full_name)
+    if rider.home_address:
+        text += "\n" + t("Home address: {address}", address=rider.home_address)
+    text += "\n" + t("Press a button, type another address, or send a location pin.")
+    back = has_back(data, Booking.pickup)
+    await ctx.send(text, kb.pickup_keyboard(t, has_home=bool(rider.home_address), back=back))
+
+
+async def parse_pickup(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    if message.location is not None:
+        return data.model_copy(
+            update={
+                "pickup_address": None,
+                "pickup_lat": message.location.latitude,
+                "pickup_lon": message.location.longitude,
+            }
+        )
+    if chosen(ctx.i18n, message.text, kb.SEND_LOCATION):
+        return Reason(
+            "no_location",
+            N_(
+                "This Telegram app could not send the location. Please type the address, "
+                "or send a pin with the paperclip button."
+            ),
+        )
+    if chosen(ctx.i18n, message.text, kb.HOME) and rider.home_address:
+        return data.model_copy(
+            update={
+                "pickup_address": rider.home_address,
+                "pickup_lat": rider.home_lat,
+                "pickup_lon": rider.home_lon,
+            }
+        )
+    value = booking.clean_text(message.text)
+    if isinstance(value, Reason):
+        return value
+    return data.model_copy(
+        update={"pickup_address": value, "pickup_lat": None, "pickup_lon": None}
+    )
+
+
+async def ask_pickup_details(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    await ctx.send(
+        ctx.t(
+            "Got the location. Please add the address in words (street, house, entrance) so "
+            "the driver finds the place, or press Skip."
+        ),
+        kb.comment_keyboard(ctx.t),
+    )
+
+
+async def parse_pickup_details(
+    message: Message, ctx: Ctx, data: BookingData, rider: Rider
+) -> Parsed:
+    if chosen(ctx.i18n, message.text, SKIP):
+        where = ctx.t(
+            "Location pin {lat}, {lon}", lat=f"{data.pickup_lat:.5f}", lon=f"{data.pickup_lon:.5f}"
+        )
+        return data.model_copy(update={"pickup_address": where})
+    value = booking.clean_text(message.text)
+    if isinstance(value, Reason):
+        return value
+    return data.model_copy(update={"pickup_address": value})
+
+
+# destination
+
+
+def offer_home(data: BookingData, rider: Rider) -> bool:
+    return bool(rider.home_address) and data.pickup_address != rider.home_address
+
+
+async def ask_destination(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    recent = [
+        d
+        for d in await booking.recent_destinations(ctx.session, rider.id)
+        if d != data.pickup_address
+    ]
+    text = ctx.t("Where to? Type the address or the place, for example: Regional hospital.")
+    if recent:
+        text += "\n" + ctx.t("Or choose one of the recent destinations below.")
+    await ctx.send(
+        text, kb.destination_keyboard(ctx.t, recent, offer_home=offer_home(data, rider))
+    )
+
+
+async def parse_destination(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    if chosen(ctx.i18n, message.text, kb.HOME) and offer_home(data, rider):
+        value: str | Reason = rider.home_address
+    else:
+        value = booking.clean_text(message.text)
+    if isinstance(value, Reason):
+        return value
+    if value == data.pickup_address:
+        return Reason(
+            "same_address",
+            N_("The destination is the same as the pickup address. Please type where to go."),
+        )
+    return data.model_copy(update={"destination": value})
+
+
+# purpose
+
+
+async def ask_purpose(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    await ctx.send(ctx.t("What is the trip for?"), kb.purpose_keyboard(ctx.t))
+
+
+async def parse_purpose(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    for code, msgid in PURPOSE_LABELS.items():
+        if chosen(ctx.i18n, message.text, msgid):
+            return data.model_copy(update={"purpose": code})
+    return None
+
+
+# date
+
+
+def quick_label(ctx: Ctx, day: date) -> str:
+    if day == ctx.today + timedelta(days=1):
+        return ctx.t("Tomorrow, {day}", day=day_text(ctx.t, day))
+    return day_text(ctx.t, day)
+
+
+async def ask_date(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    t = ctx.t
+    district = await ctx.district(rider)
+    days = booking.bookable_days(rider, district, ctx.now, ctx.settings.tz)
+    if not days:
+        reason = booking.check_rider(rider, district, ctx.now, ctx.settings.tz)
+        await leave(ctx, (reason or NO_DATES).render(t))
+        return
+    text = t(
+        "Which day? You can book from {first} to {last}. Choose below, or type a date, "
+        "for example: {example}.",
+        first=day_text(t, days[0]),
+        last=day_text(t, days[-1]),
+        example=days[0].strftime("%d.%m"),
+    )
+    quick = [quick_label(ctx, d) for d in days[:QUICK_DATES]]
+    await ctx.send(text, kb.date_keyboard(t, quick, back=has_back(data, Booking.date)))
+    first = days[0]
+    await ctx.send(
+        t("Or pick a day in the calendar:"),
+        kb.calendar_keyboard(t, first.year, first.month, days),
+    )
+
+
+def date_hint(ctx: Ctx, data: BookingData) -> str:
+    return ctx.t(DATE_FORMAT, example=(ctx.today + timedelta(days=2)).strftime("%d.%m"))
+
+
+async def parse_date(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    text = message.text or ""
+    if chosen(ctx.i18n, text, kb.TOMORROW):
+        day: date | None = ctx.today + timedelta(days=1)
+    else:
+        day = booking.parse_date(text, ctx.today)
+    if day is None:
+        return None
+    return await with_day(ctx, data, rider, day)
+
+
+async def with_day(ctx: Ctx, data: BookingData, rider: Rider, day: date) -> Parsed:
+    """The draft on this date; a pickup or return time that no longer fits is asked again."""
+    district = await ctx.district(rider)
+    reason = booking.check_day(rider, district, day, ctx.now, ctx.settings.tz)
+    if reason is not None:
+        return reason
+    changes: dict[str, object] = {"day": day}
+    tz = ctx.settings.tz
+    if data.pickup_time is not None and booking.check_time(
+        district, day, data.pickup_time, ctx.now, tz
+    ):
+        changes.update(pickup_time=None, return_time=None)
+    elif (
+        data.pickup_time is not None
+        and data.return_time is not None
+        and (
+            booking.check_return_time(
+                district, day, data.pickup_time, data.return_time, ctx.now, tz
+            )
+        )
+    ):
+        changes["return_time"] = None
+    return data.model_copy(update=changes)
+
+
+# time
+
+
+def time_hint(ctx: Ctx, data: BookingData) -> str:
+    return ctx.t(TIME_FORMAT)
+
+
+async def ask_time(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    assert data.day is not None
+    district = await ctx.district(rider)
+    rules = booking.rules_of(district)
+    slots = booking.pickup_slots(district, data.day, ctx.now, ctx.settings.tz)
+    text = ctx.t(
+        "At what time should the car come on {day}? Cars pick up from {start} to {end}. "
+        "Choose below or type the time, for example: 09:30.",
+        day=day_text(ctx.t, data.day),
+        start=fmt_time(rules.service_start),
+        end=fmt_time(rules.service_end),
+    )
+    await ctx.send(text, kb.time_keyboard(ctx.t, [fmt_time(s) for s in slots]))
+
+
+async def parse_time(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    at = booking.parse_time(message.text or "")
+    if at is None or data.day is None:
+        return None
+    district = await ctx.district(rider)
+    tz = ctx.settings.tz
+    reason = booking.check_time(district, data.day, at, ctx.now, tz)
+    if reason is not None:
+        return reason
+    changes: dict[str, object] = {"pickup_time": at}
+    if data.return_time is not None and booking.check_return_time(
+        district, data.day, at, data.return_time, ctx.now, tz
+    ):
+        changes["return_time"] = None
+    return data.model_copy(update=changes)
+
+
+# the way back
+
+
+async def ask_return(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    await ctx.send(ctx.t("Do you need a ride back the same day?"), kb.return_keyboard(ctx.t))
+
+
+async def parse_return(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    if chosen(ctx.i18n, message.text, kb.RETURN_YES):
+        assert data.day is not None and data.pickup_time is not None
+        district = await ctx.district(rider)
+        tz = ctx.settings.tz
+        if not booking.return_slots(district, data.day, data.pickup_time, ctx.now, tz):
+            return Reason(
+                "no_return_times",
+                N_("There are no pickup times left that day for the way back."),
+            )
+        return data.model_copy(update={"want_return": True, "return_time": None})
+    if chosen(ctx.i18n, message.text, kb.RETURN_NO):
+        return data.model_copy(update={"want_return": False, "return_time": None})
+    return None
+
+
+async def ask_return_time(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    assert data.day is not None and data.pickup_time is not None
+    district = await ctx.district(rider)
+    slots = booking.return_slots(district, data.day, data.pickup_time, ctx.now, ctx.settings.tz)
+    text = ctx.t(
+        "At what time should the car pick {name} up for the way back from {place}? "
+        "Choose below or type the time.",
+        name=rider.full_name,
+        place=data.destination or "",
+    )
+    await ctx.send(text, kb.time_keyboard(ctx.t, [fmt_time(s) for s in slots]))
+
+
+async def parse_return_time(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    at = booking.parse_time(message.text or "")
+    if at is None or data.day is None or data.pickup_time is None:
+        return None
+    district = await ctx.district(rider)
+    reason = booking.check_return_time(
+        district, data.day, data.pickup_time, at, ctx.now, ctx.settings.tz
+    )
+    if reason is not None:
+        return reason
+    return data.model_copy(update={"return_time": at})
+
+
+# who rides along
+
+PARTY_ALONE = N_("Alone, nobody rides along")
+PARTY_ASSISTANT = N_("With an assistant")
+PARTY_COMPANION = N_("With a companion")
+PARTY_BOTH = N_("With an assistant and a companion")
+PARTY_COMPANIONS = N_("With {count} companions")
+PARTY_ASSISTANT_COMPANIONS = N_("With an assistant and {count} companions")
+
+
+def party_text(t: Translator, assistant: bool, companions: int) -> str:
+    if companions >= 2:
+        return t(PARTY_ASSISTANT_COMPANIONS if assistant else PARTY_COMPANIONS, count=companions)
+    return t(
+        {
+            (False, 0): PARTY_ALONE,
+            (True, 0): PARTY_ASSISTANT,
+            (False, 1): PARTY_COMPANION,
+            (True, 1): PARTY_BOTH,
+        }[(assistant, companions)]
+    )
+
+
+def party_options(district: District, rider: Rider) -> list[tuple[bool, int]]:
+    """The district's choices; what the profile says usually happens comes first."""
+    choices = booking.party_choices(district)
+    usual = (rider.usual_assistant or rider.needs_assistant, 1 if rider.usual_companion else 0)
+    if usual in choices:
+        choices.remove(usual)
+        choices.insert(0, usual)
+    return choices
+
+
+async def ask_party(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    options = party_options(await ctx.district(rider), rider)
+    labels = [party_text(ctx.t, a, c) for a, c in options]
+    await ctx.send(
+        ctx.t("Who rides along with {name}?", name=rider.full_name),
+        kb.choice_keyboard(ctx.t, labels),
+    )
+
+
+async def parse_party(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    text = (message.text or "").strip()
+    for assistant, companions in party_options(await ctx.district(rider), rider):
+        texts = {
+            party_text(ctx.i18n.translator(lang), assistant, companions) for lang in LANGUAGES
+        }
+        if text in texts:
+            return data.model_copy(update={"assistant": assistant, "companions": companions})
+    return None
+
+
+# wheelchair
+
+
+async def ask_wheelchair(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    await ctx.send(
+        ctx.t(
+            "Will {name} travel in a wheelchair on this ride? Then a car with a ramp or lift "
+            "will come.",
+            name=rider.full_name,
+        ),
+        kb.wheelchair_keyboard(ctx.t, profile_says=rider.needs_wheelchair),
+    )
+
+
+async def parse_wheelchair(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    if chosen(ctx.i18n, message.text, kb.WHEELCHAIR_YES):
+        return data.model_copy(update={"wheelchair": True})
+    if chosen(ctx.i18n, message.text, kb.WHEELCHAIR_NO):
+        return data.model_copy(update={"wheelchair": False})
+    return None
+
+
+# comment
+
+
+async def ask_comment(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    await ctx.send(
+        ctx.t(
+            "Anything the dispatcher or driver should know? For example: entrance 2, 5th floor, "
+            "no lift. Type it (up to {limit} characters) or press Skip.",
+            limit=booking.MAX_COMMENT,
+        ),
+        kb.comment_keyboard(ctx.t),
+    )
+
+
+async def parse_comment(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    if chosen(ctx.i18n, message.text, SKIP):
+        return data.model_copy(update={"comment": ""})
+    value = booking.clean_text(message.text, limit=booking.MAX_COMMENT)
+    if isinstance(value, Reason):
+        return value
+    return data.model_copy(update={"comment": value})
+
+
+def comment_hint(ctx: Ctx, data: BookingData) -> str:
+    return ctx.t("Type the comment, or press Skip.")
+
+
+# summary
+
+
+def summary_text(ctx: Ctx, data: BookingData, rider: Rider) -> str:
+    t = ctx.t
+    assert data.day is not None and data.pickup_time is not None
+    lines = [
+        t("Please check the request:"),
+        t("Rider: {value}", value=rider.full_name),
+        t("From: {value}", value=data.pickup_address or ""),
+        t("To: {value}", value=data.destination or ""),
+        t("Purpose: {value}", value=t(purpose_label(data.purpose or "other"))),
+        t("Date: {value}", value=day_text(t, data.day)),
+        t("Pickup time: {value}", value=fmt_time(data.pickup_time)),
+        t("Way back: at {value}", value=fmt_time(data.return_time))
+        if data.return_time is not None
+        else t("Way back: not needed"),
+        t("Rides along: {value}", value=party_text(t, bool(data.assistant), data.companions or 0)),
+        t("Wheelchair: yes") if data.wheelchair else t("Wheelchair: no"),
+        t("Comment: {value}", value=data.comment) if data.comment else t("Comment: none"),
+    ]
+    return "\n".join(lines)
+
+
+def summary_fields(data: BookingData) -> list[SummaryField]:
+    fields = list(SummaryField)[1:]
+    if not data.several_riders:
+        fields.remove(SummaryField.RIDER)
+    return fields
+
+
+async def ask_summary(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+    """A new key per summary shown: its buttons confirm this version of the request only."""
+    key = booking.new_request_key()
+    fresh = data.model_copy(update={"request_key": key, "editing": True})
+    await save_booking(ctx.state, fresh)
+    await ctx.send(
+        ctx.t("Almost done. Check the request and press “Confirm the request”."),
+        kb.summary_reply_keyboard(ctx.t),
+    )
+    await ctx.send(
+        summary_text(ctx, fresh, rider), kb.summary_inline(ctx.t, key, summary_fields(fresh))
+    )
+
+
+async def parse_summary(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+    return None
+
+
+def summary_hint(ctx: Ctx, data: BookingData) -> str:
+    return ctx.t("Press “Confirm the request”, or a “Change” button under the summary.")
+
+
+STEPS: list[Step] = [
+    Step(Booking.rider, ask_rider, parse_rider, pick_hint),
+    Step(Booking.pickup, ask_pickup, parse_pickup, address_hint, location=True),
+    Step(Booking.pickup_details, ask_pickup_details, parse_pickup_details, address_hint),
+    Step(Booking.destination, ask_destination, parse_destination, address_hint),
+    Step(Booking.purpose, ask_purpose, parse_purpose, pick_hint),
+    Step(Booking.date, ask_date, parse_date, date_hint),
+    Step(Booking.time, ask_time, parse_time, time_hint),
+    Step(Booking.return_trip, ask_return, parse_return, pick_hint),
+    Step(Booking.return_time, ask_return_time, parse_return_time, time_hint),
+    Step(Booking.party, ask_party, parse_party, pick_hint),
+    Step(Booking.wheelchair, ask_wheelchair, parse_wheelchair, pick_hint),
+    Step(Booking.comment, ask_comment, parse_comment, comment_hint),
+    Step(Booking.summary, ask_summary, parse_summary, summary_hint),
+]
+BY_STATE = {step.state.state: step for step in STEPS}
+ORDER = [step.state for step in STEPS]
+
+FIELD_STEPS: dict[SummaryField, State] = {
+    SummaryField.RIDER: Booking.rider,
+    SummaryField.PICKUP: Booking.pickup,
+    SummaryField.DESTINATION: Booking.destination,
+    SummaryField.PURPOSE: Booking.purpose,
+    SummaryField.DATE: Booking.date,
+    SummaryField.TIME: Booking.time,
+    SummaryField.RETURN: Booking.return_trip,
+    SummaryField.PARTY: Booking.party,
+    SummaryField.WHEELCHAIR: Booking.wheelchair,
+    SummaryField.COMMENT: Booking.comment,
+}
+
+
+def first_unanswered(data: BookingData) -> State | None:
+    """The first question without an answer; None when the request is complete."""
+    checks: list[tuple[State, bool]] = [
+        (Booking.rider, data.rider_id is None),
+        (Booking.pickup, data.pickup_address is None and data.pickup_lat is None),
+        (Booking.pickup_details, data.pickup_address is None),
+        (Booking.destination, data.destination is None),
+        (Booking.purpose, data.purpose is None),
+        (Booking.date, data.day is None),
+        (Booking.time, data.pickup_time is None),
+        (Booking.return_trip, data.want_return is None),
+        (Booking.return_time, bool(data.want_return) and data.return_time is None),
+        (Booking.party, data.assistant is None or data.companions is None),
+        (Booking.wheelchair, data.wheelchair is None),
+        (Booking.comment, data.comment is None),
+    ]
+    return next((state for state, missing in checks if missing), None)
+
+
+def applies(state: State, data: BookingData, *, going_back: bool) -> bool:
+    if state == Booking.rider:
+        return data.several_riders
+    if state == Booking.pickup_details:
+        return not going_back and data.pickup_lat is not None and data.pickup_address is None
+    if state == Booking.return_time:
+        return bool(data.want_return)
+    return True
+
+
+def following(state: State, data: BookingData) -> State:
+    """After an answer: the next question, or (once at the summary) the next unanswered one."""
+    if data.editing:
+        return first_unanswered(data) or Booking.summary
+    index = ORDER.index(state)
+    for candidate in ORDER[index + 1 :]:
+        if applies(candidate, data, going_back=False):
+            return candidate
+    return Booking.summary
+
+
+def previous(state: State, data: BookingData) -> State | None:
+    """Back: one question back, or to the summary when the request was already complete."""
+    if data.editing and state != Booking.summary and first_unanswered(data) is None:
+        return Booking.summary
+    index = ORDER.index(state)
+    for candidate in reversed(ORDER[:index]):
+        if applies(candidate, data, going_back=True):
+            return candidate
+    return None
+
+
+async def go_to(ctx: Ctx, data: BookingData, state: State, rider: Rider | None) -> None:
+    await ctx.state.set_state(state)
+    await save_booking(ctx.state, data)
+    step = BY_STATE[state.state or ""]
+    if rider is None:
+        await ask_rider(ctx, data, None)
+        return
+    await step.ask(ctx, data, rider)
+
+
+async def leave(ctx: Ctx, text: str) -> None:
+    await ctx.state.clear()
+    await ctx.send(text, main_menu(ctx.t))
+
+
+# -- entry points -------------------------------------------------------------------------------
+
+
+@router.message(Command("book"), StateFilter("*"))
+@router.message(Button(BOOK), StateFilter("*"))
+async def start_booking(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    account: Account,
+    t: Translator,
+    i18n: I18n,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    ctx = make_ctx(bot, message.chat.id, t, i18n, session, account, settings, state)
+    await state.clear()
+    await begin(ctx, BookingData())
+
+
+async def begin(ctx: Ctx, data: BookingData) -> None:
+    """Start (or restart with a prefilled draft) at the first question that needs an answer."""
+    riders = await booking.riders_for(ctx.session, ctx.account)
+    if not riders:
+        await leave(ctx, booking.NO_RIDERS.render(ctx.t))
+        return
+    data = data.model_copy(update={"several_riders": len(riders) > 1})
+    if data.rider_id is None and len(riders) == 1:
+        data = data.model_copy(update={"rider_id": riders[0].id})
+    rider = await ctx.rider(data)
+    if data.rider_id is not None and rider is None:
+        await leave(ctx, booking.NOT_YOUR_RIDER.render(ctx.t))
+        return
+    if rider is not None:
+        reason = booking.check_rider(rider, await ctx.district(rider), ctx.now, ctx.settings.tz)
+        if reason is not None and not data.several_riders:
+            await leave(ctx, reason.render(ctx.t))
+            return
+        if reason is not None:
+            await ctx.send(reason.render(ctx.t))
+            data = data.model_copy(update={"rider_id": None})
+            rider = None
+    target = first_unanswered(data) or Booking.summary
+    await go_to(ctx, data, target, rider)
+
+
+async def begin_from_ride(ctx: Ctx, ride: Ride, *, reverse: bool) -> None:
+    """Book the way back (addresses swapped) or the same ride again: only date and time asked."""
+    data = BookingData(
+        rider_id=ride.rider_id,
+        pickup_address=ride.destination if reverse else ride.pickup_address,
+        pickup_lat=None if reverse else ride.pickup_lat,
+        pickup_lon=None if reverse else ride.pickup_lon,
+        destination=ride.pickup_address if reverse else ride.destination,
+        purpose=ride.purpose,
+        want_return=False,
+        assistant=ride.assistant,
+        companions=ride.companions,
+        wheelchair=ride.wheelchair,
+        comment=ride.comment,
+        return_of=ride.id if reverse else None,
+        editing=True,
+    )
+    await ctx.state.clear()
+    await begin(ctx, data)
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+
+@router.message(StateFilter(Booking))
+async def on_answer(
+    message: Message,
+    state: FSMContext,
+    session: AsyncSession,
+    account: Account,
+    t: Translator,
+    i18n: I18n,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    """Every answer of every step: Back, bad input, or the next question."""
+    ctx = make_ctx(bot, message.chat.id, t, i18n, session, account, settings, state)
+    data = await load_booking(state)
+    step = BY_STATE.get(await state.get_state() or "")
+    if step is None:
+        await leave(ctx, t("Main menu."))
+        return
+    rider = await ctx.rider(data)
+    if rider is None and step.state != Booking.rider:
+        await leave(ctx, booking.NOT_YOUR_RIDER.render(t))
+        return
+    if chosen(i18n, message.text, BACK):
+        back = previous(step.state, data)
+        if back is None:
+            await leave(ctx, t("Cancelled. Nothing was saved."))
+            return
+        await go_to(ctx, data, back, rider)
+        return
+    if step.state == Booking.summary and chosen(i18n, message.text, kb.CONFIRM):
+        assert rider is not None
+        await confirm(ctx, data, data.request_key or "", rider)
+        return
+    if not message.text and not (step.location and message.location):
+        await ctx.send(t(NOT_TEXT) + "\n" + step.hint(ctx, data))
+        return
+    if rider is None:
+        result = await parse_rider(message, ctx, data, rider)
+    else:
+        result = await step.parse(message, ctx, data, rider)
+    if result is None:
+        await ctx.send(step.hint(ctx, data))
+        return
+    if isinstance(result, Reason):
+        await ctx.send(result.render(t))
+        return
+    if step.state == Booking.rider:
+        rider = await ctx.rider(result)
+    await go_to(ctx, result, following(step.state, result), rider)
+
+
+@router.callback_query(Booking.date, CalendarPick.filter())
+async def on_calendar(
+    query: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: CalendarPick,
+    state: FSMContext,
+    session: AsyncSession,
+    account: Account,
+    t: Translator,
+    i18n: I18n,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    ctx = make_ctx(bot, account.telegram_id, t, i18n, session, account, settings, state)
+    data = await load_booking(state)
+    rider = await ctx.rider(data)
+    if rider is None:
+        alert(callback_answer, t(OLD_CALENDAR))
+        return
+    days = booking.bookable_days(rider, await ctx.district(rider), ctx.now, settings.tz)
+    if callback_data.action == CalendarAction.MONTH:
+        if isinstance(query.message, Message) and any(
+            (d.year, d.month) == (callback_data.year, callback_data.month) for d in days
+        ):
+            await query.message.edit_reply_markup(
+                reply_markup=kb.calendar_keyboard(t, callback_data.year, callback_data.month, days)
+            )
+        return
+    if callback_data.action == CalendarAction.CLOSED or not days:
+        window = (
+            t(
+                "You can book from {first} to {last}.",
+                first=day_text(t, days[0]),
+                last=day_text(t, days[-1]),
+            )
+            if days
+            else NO_DATES.render(t)
+        )
+        alert(callback_answer, window)
+        return
+    try:
+        day = date(callback_data.year, callback_data.month, callback_data.day)
+    except ValueError:
+        alert(callback_answer, t(OLD_CALENDAR))
+        return
+    result = await with_day(ctx, data, rider, day)
+    if not isinstance(result, BookingData):
+        alert(callback_answer, result.render(t) if result else t(OLD_CALENDAR))
+        return
+    if isinstance(query.message, Message):
+        await query.message.edit_text(
+            t("Date: {value}", value=day_text(t, day)), reply_markup=None
+        )
+    await go_to(ctx, result, following(Booking.date, result), rider)
+
+
+@router.callback_query(CalendarPick.filter(), StateFilter("*"))
+async def on_old_calendar(callback_answer: CallbackAnswer, t: Translator) -> None:
+    """A calendar left on screen after the date was typed, or from an earlier booking."""
+    alert(callback_answer, t(OLD_CALENDAR))
+
+
+@router.callback_query(SummaryPress.filter(), StateFilter("*"))
+async def on_summary_button(
+    query: CallbackQuery,
+    callback_answer: CallbackAnswer,
+    callback_data: SummaryPress,
+    state: FSMContext,
+    session: AsyncSession,
+    account: Account,
+    t: Translator,
+    i18n: I18n,
+    settings: Settings,
+    bot: Bot,
+) -> None:
+    """Confirm or change; a button of an older summary (or an already sent one) does nothing."""
+    ctx = make_ctx(bot, account.telegram_id, t, i18n, session, account, settings, state)
+    data = await load_booking(state)
+    current = await state.get_state() == Booking.summary.state
+    if not current or data.request_key != callback_data.key:
+        existing = await booking.ride_by_key(session, callback_data.key)
+        if existing is not None:
+            alert(callback_answer, t(ALREADY_BOOKED, number=existing.number))
+        else:
+            alert(callback_answer, t(OUT_OF_DATE))
+        return
+    rider = await ctx.rider(data)
+    if rider is None:
+        await leave(ctx, booking.NOT_YOUR_RIDER.render(t))
+        return
+    if callback_data.action == SummaryAction.CONFIRM:
+        await confirm(ctx, data, callback_data.key, rider)
+        return
+    target = FIELD_STEPS.get(callback_data.field)
+    if target is None or (target == Booking.rider and not data.several_riders):
+        alert(callback_answer, t(OUT_OF_DATE))
+        return
+    await go_to(ctx, data, target, rider)
+
+
+async def confirm(ctx: Ctx, data: BookingData, key: str, rider: Rider) -> None:
+    """Create the ride (and its way back) once; a refusal keeps the summary to change things."""
+    t = ctx.t
+    incomplete = first_unanswered(data)
+    if incomplete is not None or data.day is None or data.pickup_time is None or not key:
+        await go_to(ctx, data, incomplete or Booking.summary, rider)
+        return
+    draft = booking.Draft(
+        rider_id=rider.id,
+        pickup_address=data.pickup_address or "",
+        pickup_lat=data.pickup_lat,
+        pickup_lon=data.pickup_lon,
+        destination=data.destination or "",
+        purpose=data.purpose or "other",
+        day=data.day,
+        pickup_time=data.pickup_time,
+        return_time=data.return_time if data.want_return else None,
+        assistant=bool(data.assistant),
+        companions=data.companions or 0,
+        wheelchair=bool(data.wheelchair),
+        comment=data.comment or "",
+        return_of=data.return_of,
+        request_key=key,
+        booked_by=ctx.account.id,
+    )
+    kind = "rider" if rider.account_id == ctx.account.id else "representative"
+    actor = Actor(kind, ctx.account.telegram_id, ctx.account.display_name)
+    result = await booking.create_booking(ctx.session, draft, actor, ctx.now, tz=ctx.settings.tz)
+    if result.reason is not None or result.ride is None:
+        reason = result.reason.render(t) if result.reason else t(OUT_OF_DATE)
+        await ctx.send(reason + "\n" + t("Change the request with the buttons under the summary."))
+        return
+    await ctx.state.clear()
+    await ctx.send(booked_text(ctx, result, rider), main_menu(t))
+
+
+def booked_text(ctx: Ctx, result: booking.BookingResult, rider: Rider) -> str:
+    t = ctx.t
+    ride = result.ride
+    assert ride is not None
+    local = ride.pickup_at.astimezone(ctx.settings.tz)
+    if result.duplicate:
+        lines = [t(ALREADY_BOOKED, number=ride.number)]
+    else:
+        lines = [
+            t(
+                "Request {number} is sent: {day} at {time}, for {name}.",
+                number=ride.number,
+                day=day_text(t, local.date()),
+                time=fmt_time(local.time()),
+                name=rider.full_name,
+            )
+        ]
+    if result.return_ride is not None:
+        back = result.return_ride.pickup_at.astimezone(ctx.settings.tz)
+        lines.append(
+            t(
+                "The way back is request {number}, at {time}.",
+                number=result.return_ride.number,
+                time=fmt_time(back.time()),
+            )
+        )
+    if result.position is not None:
+        lines.append(t("Place in the district's queue: {position}.", position=result.position))
+    else:
+        lines.append(t("State: {state}.", state=t(status_label(ride.status))))
+    lines.append(
+        t(
+            "A dispatcher will assign a car, and we will write to you here. "
+            "Quote the number {number} if you call the dispatcher.",
+            number=ride.number,
+        )
+    )
+    return "\n".join(lines)
