@@ -1,0 +1,210 @@
+"""What a ride's change means for people: the card refresh and the messages to the rider's circle.
+
+Called by `bot.services.rides.change` inside the same transaction, so a change and its messages
+are saved together. Every message goes to the rider and each representative in their own
+language; the car's colour (free text from the districts file) is picked per recipient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.services import dispatch
+from bot.services.i18n_types import N_
+from bot.services.outbox import enqueue_card, enqueue_message
+from bot.services.people import rider_circle
+from bot.services.rides import Action, Outcome
+from models import Account, District, Ride, Rider, RideStatus, Vehicle
+
+S = RideStatus
+
+SCHEDULED = N_(
+    "Ride {number} is confirmed: {date} at {time}.\n"
+    "Car: {make}, {colour}, number plate {plate}.\n"
+    "Driver: {driver}, {driver_phone}."
+)
+VEHICLE_CHANGED = N_(
+    "The car for ride {number} ({date} at {time}) has changed.\n"
+    "Car: {make}, {colour}, number plate {plate}.\n"
+    "Driver: {driver}, {driver_phone}."
+)
+TIME_AGREED = N_(
+    "The new time of ride {number} is agreed: {date} at {time}. "
+    "A dispatcher will now assign a car; we will send you its details."
+)
+TIME_PROPOSED = N_(
+    "The dispatcher cannot come at {old_time} for ride {number} and offers another time: "
+    "{date} at {time}. Does it suit you?"
+)
+REJECTED = N_(
+    "Ride {number} ({date} at {time}) was refused by the dispatcher. Reason: {reason}.\n"
+    "You can book another time."
+)
+EN_ROUTE = N_("Ride {number}: the car is on its way to you: {make}, {colour}, {plate}.")
+ARRIVED = N_(
+    "Ride {number}: the car is waiting at the pickup address: {make}, {colour}, {plate}. "
+    "Driver: {driver}, {driver_phone}."
+)
+ON_BOARD = N_("Ride {number}: {name} is in the car, on the way to the destination.")
+COMPLETED = N_("Ride {number} is completed. Please rate it: 1 is very bad, 5 is excellent.")
+NO_SHOW = N_(
+    "Ride {number}: the driver waited at the pickup address, but nobody came out. "
+    "The ride is closed. If this is a mistake, please call the dispatcher."
+)
+CANCELLED = N_(
+    "Ride {number} ({date} at {time}) was cancelled by the dispatcher. Reason: {reason}."
+)
+DECLINED = N_(
+    "Ride {number} is cancelled: the offered time did not suit. You can book another ride."
+)
+CANCELLED_BY = N_("Ride {number} ({date} at {time}) was cancelled by {who}.")
+EXPIRED = N_(
+    "Sorry, nobody handled ride {number} ({date} at {time}) in time, so it is closed. "
+    "Please book again or call the dispatcher."
+)
+
+
+async def ride_changed(session: AsyncSession, outcome: Outcome, action: Action) -> None:
+    """Refresh the ride's card and tell the rider's circle what the change means for them."""
+    ride = outcome.ride
+    if ride is None or not outcome.ok:
+        return
+    district = await session.get(District, ride.district_id)
+    if district is not None:
+        await enqueue_card(
+            session,
+            kind="ride_card",
+            subject_id=ride.id,
+            chat_id=district.chat_id,
+            topic_id=district.topic_id,
+            ride_id=ride.id,
+        )
+    await _tell_rider(session, ride, outcome, action)
+
+
+async def _tell_rider(session: AsyncSession, ride: Ride, outcome: Outcome, action: Action) -> None:
+    base: dict[str, Any] = {"number": ride.number, **when(ride.pickup_at)}
+    vehicle = await session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
+    status = ride.status
+    if action is Action.TAKE:
+        return
+    if status == S.SCHEDULED:
+        msgid = VEHICLE_CHANGED if outcome.from_status == S.SCHEDULED else SCHEDULED
+        await tell(session, ride, msgid, base, vehicle=vehicle, with_vehicle=True)
+    elif status == S.TAKEN and action is Action.ACCEPT:
+        await tell(session, ride, TIME_AGREED, base)
+    elif status == S.TIME_PROPOSED and ride.proposed_at is not None:
+        params = {**base, **when(ride.proposed_at), "old_time": base["time"]}
+        await tell(
+            session,
+            ride,
+            TIME_PROPOSED,
+            params,
+            keyboard="proposal",
+            keyboard_args={"ride_id": ride.id},
+        )
+    elif status == S.REJECTED:
+        await tell(session, ride, REJECTED, {**base, "reason": reason_param(ride.reason)})
+    elif status == S.EN_ROUTE:
+        await tell(session, ride, EN_ROUTE, base, vehicle=vehicle, with_vehicle=True)
+    elif status == S.ARRIVED:
+        await tell(session, ride, ARRIVED, base, vehicle=vehicle, with_vehicle=True)
+    elif status == S.ON_BOARD:
+        # The rider knows they are in the car; the people who book for them want to know.
+        rider = await session.get(Rider, ride.rider_id)
+        own = await session.get(Account, rider.account_id) if rider and rider.account_id else None
+        await tell(
+            session,
+            ride,
+            ON_BOARD,
+            {**base, "name": rider.full_name if rider else ""},
+            exclude_telegram_id=own.telegram_id if own else None,
+        )
+    elif status == S.COMPLETED:
+        await tell(
+            session, ride, COMPLETED, base, keyboard="rating", keyboard_args={"ride_id": ride.id}
+        )
+    elif status == S.NO_SHOW:
+        await tell(session, ride, NO_SHOW, base)
+    elif status == S.CANCELLED and action is Action.DECLINE:
+        await tell(session, ride, DECLINED, base)
+    elif status == S.CANCELLED and action is Action.RIDER_CANCEL:
+        # The person who cancelled was answered by the booking conversation; tell the others.
+        event = outcome.event
+        who = (event.actor_name if event else None) or ""
+        await tell(
+            session,
+            ride,
+            CANCELLED_BY,
+            {**base, "who": who},
+            exclude_telegram_id=event.actor_id if event else None,
+        )
+    elif status == S.CANCELLED:
+        await tell(session, ride, CANCELLED, {**base, "reason": reason_param(ride.reason)})
+    elif status == S.EXPIRED:
+        await tell(session, ride, EXPIRED, base)
+
+
+def when(instant: Any) -> dict[str, str]:
+    """Date and time of an instant as the rider reads them, in local time."""
+    local = instant.astimezone(dispatch.LOCAL_ZONE)
+    return {"date": local.strftime("%d.%m.%Y"), "time": local.strftime("%H:%M")}
+
+
+def reason_param(reason: str | None) -> Any:
+    """A reason picked from the list is translated for each reader; a typed one is shown as is."""
+    msgid = dispatch.reason_msgid(reason)
+    if msgid is not None:
+        return {"msgid": msgid}
+    return reason or "—"
+
+
+async def tell(
+    session: AsyncSession,
+    ride: Ride,
+    msgid: str,
+    params: dict[str, Any],
+    *,
+    vehicle: Vehicle | None = None,
+    with_vehicle: bool = False,
+    keyboard: str | None = None,
+    keyboard_args: dict[str, Any] | None = None,
+    exclude_telegram_id: int | None = None,
+) -> int:
+    """Queue one message to each person in the rider's circle; returns how many were queued."""
+    count = 0
+    for account in await rider_circle(session, ride.rider_id):
+        if exclude_telegram_id is not None and account.telegram_id == exclude_telegram_id:
+            continue
+        lang = account.language or dispatch.FALLBACK_LANGUAGE
+        own = dict(params)
+        if with_vehicle:
+            own.update(vehicle_params(vehicle, lang))
+        enqueue_message(
+            session,
+            chat_id=account.telegram_id,
+            account_id=account.id,
+            msgid=msgid,
+            params=own,
+            lang=lang,
+            keyboard=keyboard,
+            keyboard_args=keyboard_args,
+            ride_id=ride.id,
+        )
+        count += 1
+    return count
+
+
+def vehicle_params(vehicle: Vehicle | None, lang: str) -> dict[str, str]:
+    """The car as the rider sees it; dashes if it was removed from the file meanwhile."""
+    if vehicle is None:
+        return dict.fromkeys(("make", "colour", "plate", "driver", "driver_phone"), "—")
+    return {
+        "make": vehicle.make,
+        "colour": vehicle.colour_kk if lang == "kk" else vehicle.colour_ru,
+        "plate": vehicle.plate,
+        "driver": vehicle.driver_name,
+        "driver_phone": vehicle.driver_phone,
+    }
