@@ -1,90 +1,229 @@
 """The outbox sender: delivers what transactions queued, at Telegram's pace, at least once.
 
-A row is claimed with a conditional update (so two processes never send the same row), sent, and
-marked sent with the message id Telegram returned. Card rows are rendered from the database at
-send time, so several pending refreshes of one card cost one edit.
+How a row travels:
+- It is *claimed* with a conditional update (status ``sending``, an owner and a short claim
+  time that a heartbeat extends while the row waits in memory), so two processes never send the
+  same row, and a row held by a process that died is taken over when its claim runs out (or at
+  once, when the dead process was on this host: see `bot.inbox.owner_gone`).
+- Rows of one chat go out one at a time and in the order they were written; a row that must wait
+  (a 429, a 5xx, a network error, a long pacing pause) hands the rest of its chat back with it, so
+  "scheduled" is never overtaken by "the car is on its way".
+- It is paced to Telegram's limits (`Limits`): about 1/s per private chat, 20/min per group,
+  about 30/s overall. Card rows are rendered from the database at send time, so pending refreshes
+  of one card are one edit.
+- It is marked ``sent`` with the message id Telegram returned, right after the call.
+
+At least once, shown once: Telegram has no idempotency key for sendMessage, so a process killed
+between Telegram's answer and the commit of ``sent`` sends that one message again after a restart.
+The window is one small UPDATE long (retried on a transient database error rather than left
+open), and a graceful stop (SIGTERM) lets sends in flight finish and be recorded first. For card
+edits the window is harmless: an edit repeated with the same text answers "message is not
+modified", which counts as done. A dropped connection or a timeout while Telegram was answering
+is the same window seen from the other side and is retried the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramAPIError,
     TelegramBadRequest,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
-from aiogram.types import InlineKeyboardMarkup, ReplyParameters
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from aiogram.types import InlineKeyboardMarkup, MessageEntity, ReplyParameters, User
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.cards.registry import CARD_RENDERERS, load_all as load_cards
-from bot.db import transaction
-from bot.i18n import I18n
-from bot.keyboards.registry import OUTBOX_KEYBOARDS, load_all as load_keyboards
-from models import Account, District, OutboxMessage, Ride, utcnow
+from bot.cards.registry import CARD_RENDERERS
+from bot.cards.registry import load_all as load_cards
+from bot.db import READ_ONLY, transaction
+from bot.i18n import I18n, Translator
+from bot.keyboards.registry import OUTBOX_KEYBOARDS
+from bot.keyboards.registry import load_all as load_keyboards
+from bot.storage.dialect import insert_ignore
+from models import Account, District, OutboxMessage, Ride, SweepRun, Verification, utcnow
 
 log = logging.getLogger(__name__)
 
-CLAIM_SECONDS = 60
-MAX_ATTEMPTS = 12
-GLOBAL_PER_SECOND = 28
-GROUP_PER_MINUTE = 19
-PRIVATE_INTERVAL = 1.0
+CLAIM_SECONDS = 30.0
+# Network errors and 5xx are retried with growing pauses (1 s, 2 s, ... at most 5 min); after
+# this many attempts (about two hours of failures) the message is given up as ``dead``.
+MAX_ATTEMPTS = 30
+MAX_BACKOFF = 300.0
+# A Bot API call that takes longer than this is abandoned and retried.
+REQUEST_TIMEOUT = 15
+# Rows held in memory at most, and how many of them per chat: enough to keep 30/s busy, few
+# enough that a row never waits in memory longer than its claim.
+MAX_HELD = 120
+PER_CHAT_QUEUE = 4
+# Candidate rows looked at per claim round.
+SCAN = 400
+# A row that would wait longer than this for its chat goes back to the table until it is due.
+RELEASE_AFTER = 5.0
+# This many chats answering 429 within this many seconds means the whole bot is throttled
+# (one chat's 429 is that chat's limit, often hit by a handler answering the person directly).
+GLOBAL_429_CHATS = 3
+GLOBAL_429_SPAN = 1.0
+# The lease that lets one process at a time send (see `OutboxSender._take_lease`).
+SENDER_LEASE = "outbox-sender"
+# How long a graceful stop keeps sending what is already claimed.
+STOP_GRACE = 5.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's limits, with a margin; tests may compress the group window."""
+
+    global_per_second: int = 28
+    group_per_window: int = 19
+    group_window: float = 60.0
+    group_spacing: float = 3.0
+    private_interval: float = 1.0
 
 
 class Pace:
-    """Telegram's limits: ~1 message/s per chat, 20/min per group, ~30/s overall."""
+    """Sliding windows of what was sent, per chat and overall, and pauses Telegram asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
         self.global_sent: deque[float] = deque()
         self.per_chat: dict[int, deque[float]] = {}
         self.blocked_until: dict[int, float] = {}
         self.global_blocked_until = 0.0
+        self.recent_429: deque[tuple[int, float]] = deque()
 
     def wait_time(self, chat_id: int, now: float) -> float:
-        waits = [self.global_blocked_until - now, self.blocked_until.get(chat_id, 0.0) - now]
-        while self.global_sent and now - self.global_sent[0] >= 1.0:
-            self.global_sent.popleft()
-        if len(self.global_sent) >= GLOBAL_PER_SECOND:
-            waits.append(1.0 - (now - self.global_sent[0]))
+        """How long before a message to this chat may go: the larger of both waits below."""
+        return max(self.chat_wait(chat_id, now), self.global_wait(now))
+
+    def global_wait(self, now: float) -> float:
+        """The overall window (~30/s) and a pause Telegram asked of the whole bot."""
+        sent_all = self.global_sent
+        while sent_all and now - sent_all[0] >= 1.0:
+            sent_all.popleft()
+        waits = [self.global_blocked_until - now]
+        if len(sent_all) >= self.limits.global_per_second:
+            waits.append(1.0 - (now - sent_all[0]))
+        return max(0.0, *waits)
+
+    def chat_wait(self, chat_id: int, now: float) -> float:
+        """This chat's own limits (1/s private, 20/min group) and a pause asked for it."""
+        lim = self.limits
+        waits = [self.blocked_until.get(chat_id, 0.0) - now]
         sent = self.per_chat.get(chat_id)
         if sent:
             if chat_id < 0:
-                while sent and now - sent[0] >= 60.0:
+                while sent and now - sent[0] >= lim.group_window:
                     sent.popleft()
-                if len(sent) >= GROUP_PER_MINUTE:
-                    waits.append(60.0 - (now - sent[0]))
+                if len(sent) >= lim.group_per_window:
+                    waits.append(lim.group_window - (now - sent[0]))
                 if sent:
-                    waits.append(3.0 - (now - sent[-1]))
+                    waits.append(lim.group_spacing - (now - sent[-1]))
             else:
-                waits.append(PRIVATE_INTERVAL - (now - sent[-1]))
+                waits.append(lim.private_interval - (now - sent[-1]))
         return max(0.0, *waits)
 
     def record(self, chat_id: int, now: float) -> None:
+        """A call starts: it counts from now on."""
         self.global_sent.append(now)
         sent = self.per_chat.setdefault(chat_id, deque())
         sent.append(now)
-        if chat_id > 0 and len(sent) > 4:
-            sent.popleft()
+        if chat_id > 0:
+            while len(sent) > 1:
+                sent.popleft()
+        if len(self.per_chat) > 10_000:
+            self._forget_idle(now)
 
-    def block(self, chat_id: int | None, seconds: float, now: float) -> None:
-        if chat_id is None:
+    def completed(self, chat_id: int, started: float, now: float) -> None:
+        """A call ended: it counts from its end instead of its start.
+
+        Telegram counts a message when it arrives, somewhere between our start and the answer;
+        measuring windows from the answer keeps network jitter from squeezing one message too
+        many into Telegram's window."""
+        for queue in (self.global_sent, self.per_chat.get(chat_id)):
+            if not queue:
+                continue
+            for index in range(len(queue) - 1, -1, -1):
+                if queue[index] == started:
+                    queue[index] = now
+                    break
+
+    def _forget_idle(self, now: float) -> None:
+        horizon = max(self.limits.group_window, self.limits.private_interval)
+        for chat_id in [c for c, s in self.per_chat.items() if not s or now - s[-1] > horizon]:
+            del self.per_chat[chat_id]
+
+    def paused_chats(self, now: float) -> set[int]:
+        """Chats Telegram asked us to leave alone for now (forgetting pauses that are over)."""
+        for chat_id in [c for c, until in self.blocked_until.items() if until <= now]:
+            del self.blocked_until[chat_id]
+        return set(self.blocked_until)
+
+    def throttled(self, chat_id: int, seconds: float, now: float) -> bool:
+        """Record a 429; True when it looks global (several chats got one just now)."""
+        recent = self.recent_429
+        recent.append((chat_id, now))
+        while recent and now - recent[0][1] >= GLOBAL_429_SPAN:
+            recent.popleft()
+        is_global = len({chat for chat, _ in recent}) >= GLOBAL_429_CHATS
+        if is_global:
             self.global_blocked_until = max(self.global_blocked_until, now + seconds)
         else:
             self.blocked_until[chat_id] = max(self.blocked_until.get(chat_id, 0.0), now + seconds)
+        return is_global
+
+
+class Outcome(Enum):
+    DONE = "done"
+    # The row went back to the table to be tried later; its chat's later rows go with it.
+    LATER = "later"
+
+
+@dataclass
+class Request:
+    method: str  # "send" or "edit"
+    chat_id: int
+    topic_id: int | None
+    message_id: int | None
+    text: str
+    markup: InlineKeyboardMarkup | None
+    reply_to: int | None = None
+    entities: list[MessageEntity] | None = None
+
+
+@dataclass
+class Finished:
+    """The outcome of one send, waiting for the group commit."""
+
+    rows: list[OutboxMessage]
+    status: str
+    message_id: int | None
+    error: str | None
+    request: Request | None
 
 
 class OutboxSender:
+    """Claims due outbox rows and delivers them; any number of processes may run one."""
+
     def __init__(
         self,
         bot: Bot,
@@ -92,303 +231,802 @@ class OutboxSender:
         i18n: I18n,
         owner: str,
         wakeup: asyncio.Event | None = None,
+        *,
+        limits: Limits | None = None,
+        claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
         self.bot = bot
         self.sessions = sessions
+        self.reads = reader(sessions)
         self.i18n = i18n
         self.owner = owner
         self.wakeup = wakeup or asyncio.Event()
-        self.pace = Pace()
-        self.busy = False
+        self.limits = limits or Limits()
+        self.pace = Pace(self.limits)
+        self.claim_seconds = claim_seconds
+        self.queues: dict[int, deque[OutboxMessage]] = {}
+        self.workers: dict[int, asyncio.Task[None]] = {}
+        self.held: set[int] = set()
+        self.progress = asyncio.Event()
+        self.stopping = False
+        self.stop_deadline = 0.0
+        self.finished = 0
+        self.stats: Counter[str] = Counter()
+        self.outcomes: deque[tuple[Finished, asyncio.Future[None]]] = deque()
+        self.committer: asyncio.Task[None] | None = None
+        self.turns: deque[tuple[int, asyncio.Future[float | None]]] = deque()
+        self.granter: asyncio.Task[None] | None = None
         load_cards()
         load_keyboards()
 
+    @property
+    def busy(self) -> bool:
+        return bool(self.held)
+
+    # -- the loop ---------------------------------------------------------------------------
+
     async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set, then finish what is in flight (see `STOP_GRACE`)."""
+        self.stopping = False
+        try:
+            await self.recover()
+        except Exception:
+            log.exception("taking back the rows of a stopped process failed")
+        heartbeat_at = time.monotonic() + self.claim_seconds / 3
+        lease_at = 0.0
+        leased = False
         while not stop.is_set():
+            self.wakeup.clear()
+            self.progress.clear()
+            claimed = 0
             try:
-                sent = await self.run_once()
+                if time.monotonic() >= lease_at:
+                    lease_at = time.monotonic() + self.claim_seconds / 3
+                    leased = await self._take_lease()
+                if leased and len(self.held) < MAX_HELD // 2:
+                    claimed = await self.claim_round()
+                if time.monotonic() >= heartbeat_at:
+                    heartbeat_at = time.monotonic() + self.claim_seconds / 3
+                    await self._heartbeat()
             except Exception:
                 log.exception("outbox round failed")
-                sent = 0
-            if sent:
+            if claimed and len(self.held) < MAX_HELD // 2:
                 continue
-            self.wakeup.clear()
-            waiters = [asyncio.ensure_future(self.wakeup.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            await _first_of(self.wakeup, self.progress, stop, seconds=0.5)
+        await self.wind_down(STOP_GRACE)
+        if leased:
+            with contextlib.suppress(Exception):
+                await self._end_lease()
 
-    async def claim(self, limit: int = 50) -> list[OutboxMessage]:
+    async def _take_lease(self) -> bool:
+        """One sending process at a time, so several processes together keep to ~30/s.
+
+        The lease (a `SweepRun` row) runs out `claim_seconds` after its last renewal, or at once
+        when its holder is a dead process on this host; then another process takes over.
+        """
+        from bot.inbox import owner_gone
+
         now = utcnow()
         async with transaction(self.sessions) as session:
-            ids = list(
+            await insert_ignore(
+                session,
+                SweepRun.__table__,  # type: ignore[arg-type]
+                [{"name": SENDER_LEASE}],
+                key=["name"],
+            )
+            holder = await session.scalar(
+                select(SweepRun.lease_owner).where(SweepRun.name == SENDER_LEASE)
+            )
+            free = or_(
+                SweepRun.lease_until.is_(None),
+                SweepRun.lease_until < now,
+                SweepRun.lease_owner == self.owner,
+            )
+            if holder is not None and owner_gone(holder, self.owner):
+                free = or_(free, SweepRun.lease_owner == holder)
+            taken = await session.execute(
+                update(SweepRun)
+                .where(SweepRun.name == SENDER_LEASE, free)
+                .values(
+                    lease_owner=self.owner,
+                    lease_until=now + timedelta(seconds=self.claim_seconds),
+                )
+                .returning(SweepRun.name)
+                .execution_options(synchronize_session=False)
+            )
+            return taken.scalar_one_or_none() is not None
+
+    async def _end_lease(self) -> None:
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                update(SweepRun)
+                .where(SweepRun.name == SENDER_LEASE, SweepRun.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def run_once(self) -> int:
+        """Deliver everything due now and wait for it; returns how many rows were finished."""
+        before = self.finished
+        while await self.claim_round():
+            await self._drain_workers()
+        await self._drain_workers()
+        return self.finished - before
+
+    async def wind_down(self, grace: float) -> None:
+        """Stop claiming; let sends in flight finish and hand back what has not started."""
+        self.stopping = True
+        self.stop_deadline = time.monotonic() + grace
+        await self._drain_workers(within=grace + REQUEST_TIMEOUT)
+        if self.granter is not None and not self.granter.done():
+            self.granter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.granter
+        if self.held:
+            await self._release_ids(list(self.held), delay=0.0)
+            self.held.clear()
+
+    async def _drain_workers(self, within: float | None = None) -> None:
+        deadline = None if within is None else time.monotonic() + within
+        while self.workers:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                tasks = list(self.workers.values())
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                return
+            await asyncio.wait(set(self.workers.values()), timeout=left)
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Take back rows a dead process on this host was sending, not waiting out its claim."""
+        from bot.inbox import owner_gone
+
+        async with transaction(self.sessions) as session:
+            owners = list(
                 await session.scalars(
-                    select(OutboxMessage.id)
+                    select(OutboxMessage.claimed_by)
                     .where(
-                        or_(
-                            OutboxMessage.status == "pending",
-                            (OutboxMessage.status == "sending")
-                            & (OutboxMessage.claimed_until < now),
-                        ),
-                        OutboxMessage.next_attempt_at <= now,
+                        OutboxMessage.status == "sending", OutboxMessage.claimed_by.is_not(None)
                     )
-                    .order_by(OutboxMessage.id)
-                    .limit(limit)
+                    .distinct()
                 )
             )
-            if not ids:
-                return []
+            gone = [o for o in owners if o is not None and owner_gone(o, self.owner)]
+            if gone:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.status == "sending", OutboxMessage.claimed_by.in_(gone))
+                    .values(status="pending", claimed_by=None, claimed_until=None)
+                )
+                log.warning("took back outbox rows of a stopped process", extra={"owners": gone})
+
+    async def claim_round(self) -> int:
+        """Claim due rows that can go soon, keeping each chat's order; returns how many."""
+        room = MAX_HELD - len(self.held)
+        if room <= 0 or self.stopping:
+            return 0
+        now = utcnow()
+        mono = time.monotonic()
+        full = {c for c, q in self.queues.items() if len(q) >= PER_CHAT_QUEUE}
+        full |= self.pace.paused_chats(mono)
+        if self.pace.global_blocked_until > mono:
+            return 0
+        claimable = or_(
+            OutboxMessage.status == "pending",
+            and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now),
+        )
+        async with transaction(self.sessions) as session:
+            query = (
+                select(OutboxMessage.id, OutboxMessage.chat_id)
+                .where(claimable, OutboxMessage.next_attempt_at <= now)
+                .order_by(OutboxMessage.id)
+                .limit(SCAN)
+            )
+            if full:
+                query = query.where(OutboxMessage.chat_id.not_in(full))
+            candidates = [
+                (int(i), int(c))
+                for i, c in (await session.execute(query)).all()
+                if i not in self.held
+            ]
+            if not candidates:
+                return 0
+            blockers = await self._blockers(session, {c for _, c in candidates}, now)
+            chosen: list[int] = []
+            per_chat: Counter[int] = Counter()
+            stopped: set[int] = set()
+            for row_id, chat_id in candidates:
+                if chat_id in stopped:
+                    continue
+                queued = len(self.queues.get(chat_id, ())) + per_chat[chat_id]
+                if row_id > blockers.get(chat_id, row_id) or queued >= PER_CHAT_QUEUE:
+                    stopped.add(chat_id)
+                    continue
+                chosen.append(row_id)
+                per_chat[chat_id] += 1
+                if len(chosen) >= room:
+                    break
+            if not chosen:
+                return 0
             result = await session.execute(
                 update(OutboxMessage)
-                .where(
-                    OutboxMessage.id.in_(ids),
-                    or_(
-                        OutboxMessage.status == "pending",
-                        (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < now),
-                    ),
-                )
+                .where(OutboxMessage.id.in_(chosen), claimable)
                 .values(
                     status="sending",
                     claimed_by=self.owner,
-                    claimed_until=now + timedelta(seconds=CLAIM_SECONDS),
+                    claimed_until=now + timedelta(seconds=self.claim_seconds),
                 )
                 .returning(OutboxMessage.id)
+                .execution_options(synchronize_session=False)
             )
             mine = set(result.scalars())
-            rows = await session.scalars(
-                select(OutboxMessage).where(OutboxMessage.id.in_(mine)).order_by(OutboxMessage.id)
+            if not mine:
+                return 0
+            rows = list(
+                await session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id.in_(mine))
+                    .order_by(OutboxMessage.id)
+                )
             )
-            return list(rows)
+        for row in rows:
+            self.held.add(row.id)
+            self.queues.setdefault(row.chat_id, deque()).append(row)
+            if row.chat_id not in self.workers:
+                self.workers[row.chat_id] = asyncio.create_task(self._chat_worker(row.chat_id))
+        return len(rows)
 
-    async def run_once(self) -> int:
-        """Deliver what is due now; returns how many rows were finished."""
-        rows = await self.claim()
-        if not rows:
-            return 0
-        self.busy = True
-        try:
-            by_chat: dict[int, list[OutboxMessage]] = {}
-            for row in rows:
-                by_chat.setdefault(row.chat_id, []).append(row)
-            results = await asyncio.gather(*(self._chat_queue(chat_rows) for chat_rows in by_chat.values()))
-            return sum(results)
-        finally:
-            self.busy = False
+    async def _blockers(
+        self, session: AsyncSession, chats: Iterable[int], now: Any
+    ) -> dict[int, int]:
+        """Per chat, the first row that is not due yet or is held by another process: later
+        rows of that chat wait for it, so a chat's messages never overtake each other."""
+        result = await session.execute(
+            select(OutboxMessage.chat_id, func.min(OutboxMessage.id))
+            .where(
+                OutboxMessage.chat_id.in_(list(chats)),
+                or_(
+                    and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at > now),
+                    and_(
+                        OutboxMessage.status == "sending",
+                        OutboxMessage.claimed_until >= now,
+                        or_(
+                            OutboxMessage.claimed_by.is_(None),
+                            OutboxMessage.claimed_by != self.owner,
+                        ),
+                    ),
+                ),
+            )
+            .group_by(OutboxMessage.chat_id)
+        )
+        return {int(chat): int(first) for chat, first in result.all()}
 
-    async def _chat_queue(self, rows: list[OutboxMessage]) -> int:
-        done = 0
-        for index, row in enumerate(rows):
-            ok = await self._deliver(row)
-            if ok is None:
-                # The chat is paused (429): hand the rest back without counting an attempt.
-                await self._release(rows[index:])
-                break
-            done += 1
-        return done
-
-    async def _release(self, rows: list[OutboxMessage]) -> None:
+    async def _heartbeat(self) -> None:
+        """Extend the claims of rows still waiting in memory."""
+        if not self.held:
+            return
+        until = utcnow() + timedelta(seconds=self.claim_seconds)
         async with transaction(self.sessions) as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_([r.id for r in rows]), OutboxMessage.claimed_by == self.owner)
-                .values(status="pending", claimed_by=None)
+                .where(
+                    OutboxMessage.id.in_(list(self.held)),
+                    OutboxMessage.claimed_by == self.owner,
+                    OutboxMessage.status == "sending",
+                )
+                .values(claimed_until=until)
+                .execution_options(synchronize_session=False)
             )
 
-    async def _wait_pace(self, chat_id: int) -> None:
-        while True:
-            delay = self.pace.wait_time(chat_id, time.monotonic())
-            if delay <= 0:
-                return
-            await asyncio.sleep(min(delay, 5.0))
+    # -- one chat ---------------------------------------------------------------------------
 
-    async def _deliver(self, row: OutboxMessage) -> bool | None:
-        """True when finished (sent or given up), None when paused by a 429."""
+    async def _chat_worker(self, chat_id: int) -> None:
+        queue = self.queues[chat_id]
         try:
-            async with self.sessions() as session:
-                request = await self._build(session, row)
-            if request is None:
-                await self._finish(row, status="sent", error="nothing to send")
-                return True
-            await self._wait_pace(request["chat_id"])
-            self.pace.record(request["chat_id"], time.monotonic())
-            message_id = await self._call(request)
-            await self._finish(row, status="sent", message_id=message_id, request=request)
-            return True
-        except TelegramRetryAfter as exc:
+            while queue:
+                started = await self._turn(chat_id)
+                if started is None:
+                    wait = 0.0 if self.stopping else self.pace.chat_wait(chat_id, time.monotonic())
+                    await self._hand_back(queue, delay=wait)
+                    break
+                row = queue.popleft()
+                merged = [r for r in queue if row.merge_key and r.merge_key == row.merge_key]
+                for other in merged:
+                    queue.remove(other)
+                try:
+                    outcome, delay = await self._deliver(row, merged, started)
+                except Exception:
+                    log.exception("outbox row failed", extra={"outbox_id": row.id})
+                    delay = 2.0**row.attempts
+                    with contextlib.suppress(Exception):
+                        delay = await self._retry(row, "internal error", count=True)
+                    outcome = Outcome.LATER
+                self._forget([row, *merged])
+                if outcome is Outcome.LATER:
+                    await self._hand_back(queue, delay=delay)
+                    break
+        except Exception:
+            # The database failed us: let the claims run out, and the rows are sent later.
+            log.exception("outbox chat worker failed")
+            self._forget(list(queue))
+            queue.clear()
+        finally:
+            # Rows left here only when the worker was cancelled: they stay in `held`, and
+            # `wind_down` hands them back.
+            self.workers.pop(chat_id, None)
+            self.queues.pop(chat_id, None)
+
+    async def _turn(self, chat_id: int) -> float | None:
+        """Wait until this chat may send; returns when its slot began, or None to hand back.
+
+        The chat's own limits are waited out here; the overall ~30/s is granted in the order
+        chats asked for it (`_grant_turns`), so a group card waiting for a free second is not
+        overtaken again and again by private messages that happen to wake first.
+        """
+        while True:
             now = time.monotonic()
-            self.pace.block(row.chat_id, exc.retry_after, now)
-            await self._retry(row, exc.retry_after, f"429 retry after {exc.retry_after}", count=False)
-            return None
+            if self.pace.wait_time(chat_id, now) <= 0 and not self.turns:
+                self.pace.record(chat_id, now)
+                return now
+            wait = self.pace.chat_wait(chat_id, now)
+            late = self.stopping and (wait > 1.0 or now > self.stop_deadline)
+            if wait > RELEASE_AFTER or late:
+                return None
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            turn: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
+            self.turns.append((chat_id, turn))
+            if self.granter is None or self.granter.done():
+                self.granter = asyncio.create_task(self._grant_turns())
+            return await turn
+
+    async def _grant_turns(self) -> None:
+        """Hand out the overall slots first come, first served."""
+        while self.turns:
+            now = time.monotonic()
+            wait = self.pace.global_wait(now)
+            if wait > 0:
+                if self.stopping and (wait > 1.0 or now > self.stop_deadline):
+                    while self.turns:
+                        _, turn = self.turns.popleft()
+                        if not turn.done():
+                            turn.set_result(None)
+                    return
+                await asyncio.sleep(min(wait, 1.0))
+                continue
+            chat_id, turn = self.turns.popleft()
+            if turn.done():
+                continue
+            self.pace.record(chat_id, now)
+            turn.set_result(now)
+
+    def _forget(self, rows: Iterable[OutboxMessage]) -> None:
+        for row in rows:
+            self.held.discard(row.id)
+        if len(self.held) < MAX_HELD // 2:
+            self.progress.set()
+
+    async def _hand_back(self, queue: deque[OutboxMessage], delay: float) -> None:
+        """Return the chat's waiting rows to the table; rows claimed meanwhile go back too."""
+        while queue:
+            rows = list(queue)
+            queue.clear()
+            try:
+                await self._release_ids([r.id for r in rows], delay=delay)
+            finally:
+                self._forget(rows)
+
+    async def _release_ids(self, ids: list[int], delay: float) -> None:
+        async with transaction(self.sessions) as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == self.owner)
+                .values(
+                    status="pending",
+                    claimed_by=None,
+                    claimed_until=None,
+                    next_attempt_at=utcnow() + timedelta(seconds=delay),
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    # -- one row ----------------------------------------------------------------------------
+
+    async def _deliver(
+        self, row: OutboxMessage, merged: list[OutboxMessage], started: float
+    ) -> tuple[Outcome, float]:
+        """Send one row (and the card refreshes merged into it); say whether the chat goes on."""
+        async with self.reads() as session:
+            request = await self._build(session, row)
+        if request is None:
+            await self._finish([row, *merged], status="sent", error="nothing to send")
+            return Outcome.DONE, 0.0
+        if isinstance(request, str):
+            await self._finish([row, *merged], status="dead", error=request)
+            return Outcome.DONE, 0.0
+        self.stats["calls"] += 1
+        try:
+            try:
+                message_id = await self._call(request)
+            finally:
+                self.pace.completed(row.chat_id, started, time.monotonic())
+        except TelegramRetryAfter as exc:
+            self.stats["429"] += 1
+            is_global = self.pace.throttled(row.chat_id, exc.retry_after, time.monotonic())
+            log.warning(
+                "telegram asked to slow down",
+                extra={"retry_after": exc.retry_after, "global": is_global},
+            )
+            await self._retry(row, "429", delay=exc.retry_after, count=False, merged=merged)
+            return Outcome.LATER, float(exc.retry_after)
         except TelegramMigrateToChat as exc:
             await self._migrate(row.chat_id, exc.migrate_to_chat_id)
-            await self._retry(row, 0, "group migrated", count=False)
-            return True
-        except TelegramForbiddenError:
-            await self._unreachable(row)
-            return True
+            await self._retry(row, "group migrated", delay=0.0, count=False, merged=merged)
+            return Outcome.LATER, 0.0
+        except TelegramForbiddenError as exc:
+            await self._forbidden(row, merged, exc.message)
+            return Outcome.DONE, 0.0
+        except TelegramUnauthorizedError:
+            log.error("the bot token was rejected; sending paused")
+            self.pace.global_blocked_until = time.monotonic() + 60.0
+            await self._retry(row, "401", delay=60.0, count=False, merged=merged)
+            return Outcome.LATER, 60.0
         except TelegramBadRequest as exc:
-            if "message is not modified" in exc.message:
-                await self._finish(row, status="sent", error="not modified")
-            elif "message to edit not found" in exc.message and row.kind in CARD_RENDERERS:
-                await self._repost_card(row)
+            text = exc.message.lower()
+            if "message is not modified" in text:
+                self.stats["not_modified"] += 1
+                await self._finish([row, *merged], status="sent", error="not modified")
+            elif "message to edit not found" in text and row.kind in CARD_RENDERERS:
+                await self._repost_card(row, merged)
+                return Outcome.LATER, 0.0
             else:
-                log.warning("outbox message rejected: %s", exc.message[:120], extra={"outbox_id": row.id})
-                await self._finish(row, status="dead", error=exc.message[:300])
-            return True
-        except (TelegramServerError, TelegramNetworkError, asyncio.TimeoutError, OSError) as exc:
-            backoff = min(2 ** (row.attempts + 1), 300)
-            await self._retry(row, backoff, type(exc).__name__)
-            return True
+                log.warning(
+                    "outbox message rejected: %s", exc.message[:120], extra={"outbox_id": row.id}
+                )
+                await self._finish([row, *merged], status="dead", error=exc.message[:300])
+            return Outcome.DONE, 0.0
+        except TelegramEntityTooLarge as exc:
+            await self._finish([row, *merged], status="dead", error=exc.message[:300])
+            return Outcome.DONE, 0.0
+        except (TelegramServerError, TelegramNetworkError, ClientDecodeError, OSError) as exc:
+            # The request may not have reached Telegram, or Telegram failed on its side.
+            self.stats["5xx" if isinstance(exc, TelegramServerError) else "network"] += 1
+            name = type(exc).__name__
+            return Outcome.LATER, await self._retry(row, name, count=True, merged=merged)
+        except TelegramAPIError as exc:
+            log.warning("outbox message rejected: %s", exc.message[:120])
+            await self._finish([row, *merged], status="dead", error=exc.message[:300])
+            return Outcome.DONE, 0.0
+        self.stats["sent"] += 1
+        await self._finish([row, *merged], status="sent", message_id=message_id, request=request)
+        return Outcome.DONE, 0.0
 
-    async def _build(self, session: AsyncSession, row: OutboxMessage) -> dict[str, Any] | None:
+    async def _build(self, session: AsyncSession, row: OutboxMessage) -> Request | str | None:
+        """The call to make, None when there is nothing to send, or why it can't be sent."""
         if row.kind in CARD_RENDERERS:
-            view = await CARD_RENDERERS[row.kind].render(session, int(row.payload["subject_id"]), self.i18n)
+            view = await CARD_RENDERERS[row.kind].render(
+                session, int(row.payload["subject_id"]), self.i18n
+            )
             if view is None:
                 return None
-            return {
-                "method": "edit" if view.message_id else "send",
-                "chat_id": view.chat_id,
-                "topic_id": view.topic_id,
-                "message_id": view.message_id,
-                "text": view.text,
-                "markup": view.markup,
-            }
-        lang = row.payload.get("lang") or self.i18n.default_language
+            return Request(
+                method="edit" if view.message_id else "send",
+                chat_id=view.chat_id,
+                topic_id=view.topic_id,
+                message_id=view.message_id,
+                text=view.text,
+                markup=view.markup,
+            )
+        payload = row.payload
+        lang = payload.get("lang") or self.i18n.default_language
         if row.account_id is not None:
             account = await session.get(Account, row.account_id)
             if account is None:
                 return None
+            if account.unreachable_since is not None:
+                return "unreachable: the person blocked the bot"
             lang = account.language or lang
         t = self.i18n.translator(lang)
-        payload = row.payload
         if "msgid" in payload:
-            params = {
-                k: t(v["msgid"]) if isinstance(v, dict) and "msgid" in v else v
-                for k, v in payload.get("params", {}).items()
-            }
-            text = t(payload["msgid"], **params)
+            params = {k: _param(t, v) for k, v in payload.get("params", {}).items()}
+            msgid = str(payload["msgid"])
+            text = t(msgid, **params)
         else:
-            text = payload["text"]
+            text = str(payload["text"])
+        entities = None
+        if payload.get("mentions"):
+            text, entities = with_mentions(text, payload["mentions"])
         markup: InlineKeyboardMarkup | None = None
         if payload.get("keyboard"):
             markup = OUTBOX_KEYBOARDS[payload["keyboard"]](t, payload.get("keyboard_args", {}))
         reply_to = None
         if row.kind == "reply" and row.ride_id is not None:
             ride = await session.get(Ride, row.ride_id)
-            reply_to = ride.card_message_id if ride else None
-        return {
-            "method": "send",
-            "chat_id": row.chat_id,
-            "topic_id": row.topic_id,
-            "message_id": None,
-            "reply_to": reply_to,
-            "text": text,
-            "markup": markup,
-        }
+            if ride is not None and ride.card_chat_id == row.chat_id:
+                reply_to = ride.card_message_id or None
+        return Request(
+            method="send",
+            chat_id=row.chat_id,
+            topic_id=row.topic_id,
+            message_id=None,
+            text=text,
+            markup=markup,
+            reply_to=reply_to,
+            entities=entities,
+        )
 
-    async def _call(self, request: dict[str, Any]) -> int | None:
-        if request["method"] == "edit":
+    async def _call(self, request: Request) -> int | None:
+        if request.method == "edit":
+            assert request.message_id is not None
             await self.bot.edit_message_text(
-                chat_id=request["chat_id"],
-                message_id=request["message_id"],
-                text=request["text"],
-                reply_markup=request["markup"],
+                chat_id=request.chat_id,
+                message_id=request.message_id,
+                text=request.text,
+                reply_markup=request.markup,
+                request_timeout=REQUEST_TIMEOUT,
             )
-            return int(request["message_id"])
+            return request.message_id
         reply = (
-            ReplyParameters(message_id=request["reply_to"], allow_sending_without_reply=True)
-            if request.get("reply_to")
+            ReplyParameters(message_id=request.reply_to, allow_sending_without_reply=True)
+            if request.reply_to
             else None
         )
         message = await self.bot.send_message(
-            chat_id=request["chat_id"],
-            message_thread_id=request.get("topic_id"),
-            text=request["text"],
-            reply_markup=request["markup"],
+            chat_id=request.chat_id,
+            message_thread_id=request.topic_id,
+            text=request.text,
+            entities=request.entities,
+            reply_markup=request.markup,
             reply_parameters=reply,
+            request_timeout=REQUEST_TIMEOUT,
         )
         return message.message_id
 
     async def _finish(
         self,
-        row: OutboxMessage,
+        rows: list[OutboxMessage],
         *,
         status: str,
         message_id: int | None = None,
         error: str | None = None,
-        request: dict[str, Any] | None = None,
+        request: Request | None = None,
     ) -> None:
-        async with transaction(self.sessions) as session:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(
-                    status=status,
-                    sent_at=utcnow(),
-                    sent_message_id=message_id,
-                    last_error=error,
-                    claimed_by=None,
-                    attempts=OutboxMessage.attempts + 1,
-                )
-            )
-            if (
-                request is not None
-                and request["method"] == "send"
-                and row.kind in CARD_RENDERERS
-                and message_id is not None
-            ):
-                await CARD_RENDERERS[row.kind].posted(
-                    session, int(row.payload["subject_id"]), request["chat_id"], message_id
-                )
+        """Record the outcome at once and wait until it is committed.
 
-    async def _retry(self, row: OutboxMessage, delay: float, error: str, *, count: bool = True) -> None:
+        Outcomes of sends finishing at the same moment are committed together (a group commit):
+        on SQLite one write lock for many sends instead of one each, which keeps the window
+        between Telegram's answer and the commit short under load."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.outcomes.append((Finished(rows, status, message_id, error, request), done))
+        if self.committer is None or self.committer.done():
+            self.committer = asyncio.create_task(self._commit_outcomes())
+        await done
+        self.finished += len(rows)
+
+    async def _commit_outcomes(self) -> None:
+        """Write queued outcomes, all that are waiting in one transaction, until none is left."""
+        while self.outcomes:
+            batch = list(self.outcomes)
+            self.outcomes.clear()
+            error: BaseException | None = None
+            for attempt in range(5):
+                try:
+                    async with transaction(self.sessions) as session:
+                        for finished, _ in batch:
+                            await self._write_finish(session, finished)
+                    error = None
+                    break
+                except OperationalError as exc:
+                    # A transient database error is retried: a row left ``sending`` after a
+                    # successful send would be sent again.
+                    error = exc
+                    await asyncio.sleep(0.2 * (attempt + 1))
+                except Exception as exc:
+                    error = exc
+                    break
+            for _, done in batch:
+                if done.done():
+                    continue
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+    async def _write_finish(self, session: AsyncSession, finished: Finished) -> None:
+        rows, request = finished.rows, finished.request
+        row = rows[0]
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([r.id for r in rows]))
+            .values(
+                status=finished.status,
+                sent_at=utcnow(),
+                sent_message_id=finished.message_id,
+                last_error=finished.error,
+                claimed_by=None,
+                claimed_until=None,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if (
+            request is not None
+            and request.method == "send"
+            and row.kind in CARD_RENDERERS
+            and finished.message_id is not None
+        ):
+            await CARD_RENDERERS[row.kind].posted(
+                session, int(row.payload["subject_id"]), request.chat_id, finished.message_id
+            )
+
+    async def _retry(
+        self,
+        row: OutboxMessage,
+        error: str,
+        *,
+        delay: float | None = None,
+        count: bool = True,
+        merged: list[OutboxMessage] | None = None,
+    ) -> float:
+        """Put the row back to be tried after `delay` (default: a growing backoff); returns it.
+
+        Only failures that say something about the message count as attempts; a 429 or a
+        migration does not."""
+        if delay is None:
+            delay = min(2.0**row.attempts, MAX_BACKOFF)
         give_up = count and row.attempts + 1 >= MAX_ATTEMPTS
+        if give_up:
+            log.error("outbox message given up after %d attempts", row.attempts + 1)
+        ids = [row.id, *(r.id for r in merged or ())]
         async with transaction(self.sessions) as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
+                .where(OutboxMessage.id.in_(ids))
                 .values(
                     status="dead" if give_up else "pending",
                     next_attempt_at=utcnow() + timedelta(seconds=delay),
                     claimed_by=None,
-                    last_error=error,
+                    claimed_until=None,
+                    last_error=error[:300],
                     attempts=OutboxMessage.attempts + (1 if count else 0),
                 )
+                .execution_options(synchronize_session=False)
             )
+        return delay
 
-    async def _repost_card(self, row: OutboxMessage) -> None:
+    async def _repost_card(self, row: OutboxMessage, merged: list[OutboxMessage]) -> None:
         """The card was deleted in the chat: forget its id so the next round posts it again."""
         async with transaction(self.sessions) as session:
-            await CARD_RENDERERS[row.kind].posted(session, int(row.payload["subject_id"]), row.chat_id, 0)
+            await CARD_RENDERERS[row.kind].posted(
+                session, int(row.payload["subject_id"]), row.chat_id, 0
+            )
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(status="pending", claimed_by=None)
+                .where(OutboxMessage.id.in_([row.id, *(r.id for r in merged)]))
+                .values(status="pending", claimed_by=None, claimed_until=None)
+                .execution_options(synchronize_session=False)
             )
 
     async def _migrate(self, old_chat_id: int, new_chat_id: int) -> None:
         """A group became a supergroup: follow it everywhere its old id is kept."""
         async with transaction(self.sessions) as session:
-            await session.execute(update(District).where(District.chat_id == old_chat_id).values(chat_id=new_chat_id))
+            await session.execute(
+                update(District).where(District.chat_id == old_chat_id).values(chat_id=new_chat_id)
+            )
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.chat_id == old_chat_id, OutboxMessage.status.in_(("pending", "sending")))
+                .where(
+                    OutboxMessage.chat_id == old_chat_id,
+                    OutboxMessage.status.in_(("pending", "sending")),
+                )
                 .values(chat_id=new_chat_id)
+                .execution_options(synchronize_session=False)
             )
-            await session.execute(
-                update(Ride).where(Ride.card_chat_id == old_chat_id).values(card_chat_id=new_chat_id)
-            )
-        log.warning("dispatcher chat migrated to a supergroup")
+            for model in (Ride, Verification):
+                await session.execute(
+                    update(model)
+                    .where(model.card_chat_id == old_chat_id)
+                    .values(card_chat_id=new_chat_id)
+                    .execution_options(synchronize_session=False)
+                )
+        self.pace.per_chat.pop(old_chat_id, None)
+        log.warning(
+            "dispatcher chat migrated to a supergroup",
+            extra={"old": old_chat_id, "new": new_chat_id},
+        )
 
-    async def _unreachable(self, row: OutboxMessage) -> None:
-        """The person blocked the bot: stop writing to them and ask dispatchers to phone them."""
+    async def _forbidden(
+        self, row: OutboxMessage, merged: list[OutboxMessage], description: str
+    ) -> None:
+        """The person blocked the bot: stop writing to them and ask dispatchers to phone them.
+
+        In a group it means the bot was removed from a dispatcher chat: loud in the log and in
+        the operator's view (dead messages), nothing anyone in the group could read."""
         from bot.services.reachability import mark_unreachable
 
         async with transaction(self.sessions) as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == row.id)
-                .values(status="dead", claimed_by=None, last_error="blocked by the user")
+                .where(OutboxMessage.id.in_([row.id, *(r.id for r in merged)]))
+                .values(
+                    status="dead",
+                    claimed_by=None,
+                    claimed_until=None,
+                    last_error=description[:300],
+                    attempts=OutboxMessage.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
             )
-            if row.account_id is not None:
-                await mark_unreachable(session, row.account_id, row.ride_id)
+            if row.chat_id < 0:
+                log.error("the bot can't write to a dispatcher chat", extra={"chat": row.chat_id})
+                return
+            account_id = row.account_id
+            if account_id is None:
+                account_id = await session.scalar(
+                    select(Account.id).where(Account.telegram_id == row.chat_id)
+                )
+            if account_id is not None:
+                await mark_unreachable(session, account_id, row.ride_id)
+        self.finished += 1 + len(merged)
+        self.wakeup.set()
+
+
+def reader(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions for rendering only: on SQLite they read without taking the write lock, so
+    building a message never waits behind the writes of handlers, sweeps and other sends."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return sessions
+    return async_sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+
+
+def _param(t: Translator, value: Any) -> Any:
+    """A param given as {"msgid": ...} is itself a text, in the recipient's language."""
+    if isinstance(value, dict) and "msgid" in value:
+        msgid = str(value["msgid"])
+        return t(msgid)
+    return value
+
+
+def utf16_len(text: str) -> int:
+    """Telegram measures entity offsets in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def with_mentions(text: str, mentions: list[dict[str, Any]]) -> tuple[str, list[MessageEntity]]:
+    """Append the names of the people to alert, each a mention by Telegram id.
+
+    A text_mention entity notifies the person without a username and without a parse mode, so
+    names and addresses in the text never need escaping.
+    """
+    entities: list[MessageEntity] = []
+    out = text + "\n"
+    for index, person in enumerate(mentions):
+        name = str(person.get("name") or person["telegram_id"])
+        if index:
+            out += ", "
+        entities.append(
+            MessageEntity(
+                type="text_mention",
+                offset=utf16_len(out),
+                length=utf16_len(name),
+                user=User(id=int(person["telegram_id"]), is_bot=False, first_name=name),
+            )
+        )
+        out += name
+    return out, entities
+
+
+async def _first_of(*events: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*waiters, return_exceptions=True)
