@@ -1,0 +1,54 @@
+"""`invataxi bench` runs end to end and reports in the documented shape (no timings asserted)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from bot.bench import main
+
+pytestmark = pytest.mark.slow
+
+RUN_KEYS = {"updates_per_s", "p50_ms", "p95_ms", "p99_ms", "rss_mb", "ratio_to_floor"}
+
+
+def bench_args(mode: str, postgres: str = "") -> argparse.Namespace:
+    return argparse.Namespace(json=True, postgres=postgres, mode=mode, quick=True)
+
+
+def test_updates_mode_reports_floor_and_sqlite(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(bench_args("updates")) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    report = json.loads(lines[0])
+    assert set(report) == {"floor_updates_per_s", "sqlite"}
+    assert report["floor_updates_per_s"] > 0
+    assert set(report["sqlite"]) == RUN_KEYS
+    assert all(isinstance(v, int | float) and v >= 0 for v in report["sqlite"].values())
+    assert report["sqlite"]["updates_per_s"] > 0
+    assert report["sqlite"]["p50_ms"] <= report["sqlite"]["p95_ms"] <= report["sqlite"]["p99_ms"]
+
+
+@pytest.mark.postgres
+def test_updates_mode_measures_postgres_when_given(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import PG_ADMIN_DSN, require_postgres
+
+    require_postgres()
+    # The bench creates a database of its own on this server and drops it afterwards.
+    url = PG_ADMIN_DSN.replace("postgresql://", "postgresql+asyncpg://", 1)
+    assert main(bench_args("updates", postgres=url)) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(report) == {"floor_updates_per_s", "sqlite", "postgres"}
+    assert set(report["postgres"]) == RUN_KEYS
+    assert report["postgres"]["updates_per_s"] > 0
+
+
+def test_outbox_mode_delivers_the_whole_backlog(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(bench_args("outbox")) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["sent"] == report["messages"] > 0
+    assert report["unsent"] == 0 and report["dead"] == 0
+    assert report["ceiling_per_s"] == 30
+    assert report["messages_per_s"] > 0
