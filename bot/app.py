@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
@@ -25,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db import create_engine, create_sessionmaker
 from bot.i18n import I18n
-from bot.middlewares import DatabaseMiddleware, PersonMiddleware
+from bot.middlewares import DatabaseMiddleware, ForgiveStaleCallbackAnswers, PersonMiddleware
 from bot.services.crypto import load_data_key
 from bot.settings import Settings
 from bot.storage.fsm import SqlStorage
@@ -62,6 +64,7 @@ def keep_response_models(session: BaseSession) -> None:
 def create_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     keep_response_models(session)
+    session.middleware(ForgiveStaleCallbackAnswers())
     return Bot(
         settings.bot_token.get_secret_value(),
         session=session,
@@ -86,7 +89,11 @@ def create_storage(
             state_ttl=CONVERSATION_TTL,
             data_ttl=CONVERSATION_TTL,
         )
-        return storage, RedisEventIsolation(storage.redis)
+        # A process killed while handling someone's update leaves its lock behind; it runs out
+        # after this long instead of aiogram's 60 s. The inbox already applies one person's
+        # updates one at a time, so the lock is a second guard, not the only one.
+        isolation = RedisEventIsolation(storage.redis, lock_kwargs={"timeout": 20})
+        return storage, isolation
     return SqlStorage(sessions), SimpleEventIsolation()
 
 
@@ -126,6 +133,28 @@ def release_routers(dp: Dispatcher) -> None:
     dp.sub_routers.clear()
 
 
+async def _resolve_inline(resolve: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return resolve(*args, **kwargs)
+
+
+def check_magic_filters_inline(router: Router) -> None:
+    """Evaluate `F...` filters in the event loop, not in a worker thread per check.
+
+    aiogram hands every synchronous filter to `asyncio.to_thread`; a text message that passes
+    through every feature router costs a couple of dozen thread hand-offs that way (see
+    docs/BENCHMARK.md). A magic filter only reads attributes of the update, so it is safe here.
+    """
+    for sub in router.chain_tail:
+        for observer in sub.observers.values():
+            filters = list(observer._handler.filters or [])
+            for handler in observer.handlers:
+                filters.extend(handler.filters or [])
+            for item in filters:
+                if item.magic is not None and not item.awaitable:
+                    item.callback = functools.partial(_resolve_inline, item.callback)
+                    item.awaitable = True
+
+
 def create_dispatcher(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
@@ -147,6 +176,7 @@ def create_dispatcher(
     dp.update.outer_middleware(PersonMiddleware(i18n, settings.default_language))
     dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.include_routers(*get_routers(settings))
+    check_magic_filters_inline(dp)
     return dp
 
 

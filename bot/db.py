@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option for an engine whose sessions never write (see `_configure_sqlite`).
+READ_ONLY = "sqlite_read_only"
 
 # The session of the update being handled, so the FSM storage writes in the same transaction.
 current_session: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
@@ -58,7 +60,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A session that only reads (READ_ONLY) takes no write lock: under WAL it reads a
+        # consistent snapshot without queueing behind writers.
+        read_only = conn.get_execution_options().get(READ_ONLY)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, Update, User
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -126,3 +133,27 @@ class PersonMiddleware(BaseMiddleware):
         data["language_chosen"] = lang is not None
         data["t"] = self.i18n.translator(data["lang"])
         return await handler(event, data)
+
+
+class ForgiveStaleCallbackAnswers(BaseRequestMiddleware):
+    """Answering a button press Telegram has already forgotten is not an error of the action.
+
+    A press handled again after a restart (or after a retry) is older than Telegram's ~15 s
+    window for answering it; the action itself must still be applied and committed, so the
+    refused answer counts as given instead of failing the whole update.
+    """
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as exc:
+            if isinstance(method, AnswerCallbackQuery) and "query is too old" in exc.message:
+                log.info("a button press was answered too late")
+                # Sessions hand the result, not the Response, up the middleware chain.
+                return cast("Response[TelegramType]", True)
+            raise

@@ -16,8 +16,10 @@ def get_routers(settings: Settings) -> list[Router]:
     """
     from handlers import (
         admin,
+        booking,
         dispatch,
         fallback,
+        my_rides,
         onboarding,
         profile,
         registration,
@@ -33,6 +35,8 @@ def get_routers(settings: Settings) -> list[Router]:
         start.router,
         profile.router,
         representatives.router,
+        booking.router,
+        my_rides.router,
         onboarding.router,
         registration.router,
         verification.router,

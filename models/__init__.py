@@ -4,7 +4,14 @@ from models.base import Base, UTCDateTime, utcnow
 from models.districts import Dispatcher, District, Vehicle
 from models.infra import AuditLog, ConversationState, InboundUpdate, OutboxMessage, SweepRun
 from models.people import Account, Consent, Invite, Representation, Rider
-from models.rides import OPEN_STATUSES, UNDECIDED_STATUSES, Ride, RideEvent, RideStatus, Verification
+from models.rides import (
+    OPEN_STATUSES,
+    UNDECIDED_STATUSES,
+    Ride,
+    RideEvent,
+    RideStatus,
+    Verification,
+)
 
 __all__ = [
     "OPEN_STATUSES",
