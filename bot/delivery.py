@@ -11,15 +11,18 @@ How a row travels:
 - It is paced to Telegram's limits (`Limits`): about 1/s per private chat, 20/min per group,
   about 30/s overall. Card rows are rendered from the database at send time, so pending refreshes
   of one card are one edit.
-- It is marked ``sent`` with the message id Telegram returned, right after the call.
+- It is marked ``sent`` with the message id Telegram returned, right after the call (sends
+  finishing at the same moment share one commit).
+- One process at a time sends (a lease), so several bot processes together keep to ~30/s.
 
 At least once, shown once: Telegram has no idempotency key for sendMessage, so a process killed
 between Telegram's answer and the commit of ``sent`` sends that one message again after a restart.
-The window is one small UPDATE long (retried on a transient database error rather than left
-open), and a graceful stop (SIGTERM) lets sends in flight finish and be recorded first. For card
-edits the window is harmless: an edit repeated with the same text answers "message is not
-modified", which counts as done. A dropped connection or a timeout while Telegram was answering
-is the same window seen from the other side and is retried the same way.
+That window is kept to one short transaction right after the answer (retried on a transient
+database error rather than left open), and a graceful stop (SIGTERM) lets sends in flight finish
+and be recorded first. For card edits the window is harmless: an edit repeated with the same
+text answers "message is not modified", which counts as done; a card *post* repeated in that
+window would show twice, like any new message. A dropped connection or a timeout while Telegram
+was answering is the same window seen from the other side and is retried the same way.
 """
 
 from __future__ import annotations
@@ -258,10 +261,6 @@ class OutboxSender:
         self.granter: asyncio.Task[None] | None = None
         load_cards()
         load_keyboards()
-
-    @property
-    def busy(self) -> bool:
-        return bool(self.held)
 
     # -- the loop ---------------------------------------------------------------------------
 

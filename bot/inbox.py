@@ -202,11 +202,8 @@ class UpdateWorker:
                 )
                 log.warning("took back updates of a stopped process", extra={"owners": gone})
 
-    async def claim(self) -> list[InboundUpdate]:
-        """Claim the next updates that may be handled now (see `claim_round`)."""
-        return await self._claim()
-
     async def claim_round(self) -> int:
+        """Claim the updates that may be handled now and start them; returns how many."""
         if self.stopping:
             return 0
         rows = await self._claim()
