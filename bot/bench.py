@@ -85,7 +85,7 @@ class Plan:
     @classmethod
     def for_args(cls, quick: bool) -> Plan:
         if quick:
-            return cls(300, 40, 400, 200, 0.05, 3, 150)
+            return cls(100, 20, 160, 80, 0.02, 2, 100)
         return cls(10_000, 200, 6000, 4000, 1.0, 10, 10_000)
 
 
