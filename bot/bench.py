@@ -155,7 +155,7 @@ class FakeApiSession(BaseSession):
         self,
         url: str,
         headers: dict[str, Any] | None = None,
-        timeout: int = 30,  # noqa: ASYNC109 - aiogram's BaseSession signature
+        timeout: int = 30,
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
@@ -165,7 +165,7 @@ class FakeApiSession(BaseSession):
         self,
         bot: Bot,
         method: TelegramMethod[TelegramType],
-        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's BaseSession signature
+        timeout: int | None = None,
     ) -> TelegramType:
         self.calls += 1
         files: dict[str, Any] = {}

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from bot.runner import prepare
 from bot.webhook import SECRET_HEADER, start_webhook, webhook_secret
 from models import InboundUpdate
-from tests.e2e.harness import running_bot
 from tests.e2e.harness import make_settings as make_settings
+from tests.e2e.harness import running_bot
 
 SECRET = "test-secret_42"
 
