@@ -1075,7 +1075,7 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
 @contextlib.asynccontextmanager
 async def temporary_postgres(url: str) -> AsyncGenerator[str, None]:
     """A fresh database on the given server, dropped afterwards; the given one is not touched."""
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
     from sqlalchemy.engine import make_url
 
     base = make_url(url).set(drivername="postgresql+asyncpg")

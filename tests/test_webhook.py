@@ -47,7 +47,7 @@ async def stored(app: Any) -> list[InboundUpdate]:
 
 
 @pytest.fixture
-async def webhook_app(stand_in, sqlite_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+async def webhook_app(stand_in, sqlite_url: str, tmp_path: Path):
     port = free_port()
     settings = make_settings(
         sqlite_url,
