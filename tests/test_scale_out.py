@@ -146,6 +146,11 @@ def sent_texts(stand_in: Any, chat_id: int) -> list[str]:
     ]
 
 
+def conversation_texts(stand_in: Any, chat_id: int) -> list[str]:
+    """The bot's answers to a person, without the notifications queued by the test."""
+    return [x for x in sent_texts(stand_in, chat_id) if not x.startswith("Уведомление")]
+
+
 def collapse(texts: list[str]) -> list[str]:
     """A message repeated right after itself counts once."""
     return [t for i, t in enumerate(texts) if i == 0 or texts[i - 1] != t]
@@ -169,13 +174,15 @@ async def held_by(sessions: Any, owner: str) -> tuple[set[str], set[str]]:
         return keys, {str(p.get("text")) for p in payloads}
 
 
-async def wait_until(check: Any, within: float, what: str) -> None:
+async def wait_until(
+    check: Any, within: float, what: str, explain: Any = lambda: ""
+) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if check():
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}\n{explain()}")
 
 
 async def test_two_processes_share_one_bot_and_survive_a_kill(
@@ -254,10 +261,13 @@ async def test_two_processes_share_one_bot_and_survive_a_kill(
                 and tail[1:] == want[1:]
             )
 
+        def conversation_of(person: Any) -> list[str]:
+            """Answers as the person reads them: one replayed right after itself counts once."""
+            return collapse(conversation_texts(stand_in, person.id))
+
         def finished() -> bool:
             for person in people:
-                texts = collapse(sent_texts(stand_in, person.id))
-                conversation = [x for x in texts if not x.startswith("Уведомление")]
+                conversation = conversation_of(person)
                 if not answered_in_order(person, conversation):
                     return False
             notes = [
@@ -267,7 +277,17 @@ async def test_two_processes_share_one_bot_and_survive_a_kill(
             ]
             return len(set(notes)) == NOTIFICATIONS
 
-        await wait_until(finished, 90, "every answer and notification")
+        def missing() -> str:
+            """What has not arrived yet, and what the bot processes said, for a failure."""
+            lines = []
+            for person in people:
+                conversation = conversation_of(person)
+                if not answered_in_order(person, conversation):
+                    lines.append(f"{person.id}: {conversation[-2 * ROUNDS :]}")
+            logs = "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in processes)
+            return "\n".join(lines[:5]) + "\n" + logs
+
+        await wait_until(finished, 90, "every answer and notification", explain=missing)
 
         async with sessions() as session:
             unhandled = await session.scalar(
@@ -280,7 +300,7 @@ async def test_two_processes_share_one_bot_and_survive_a_kill(
         assert handled == USERS * (2 + 2 * ROUNDS)
 
         for person in people:
-            texts = [x for x in sent_texts(stand_in, person.id) if not x.startswith("Уведомление")]
+            texts = conversation_texts(stand_in, person.id)
             key = f"{person.id}:{person.id}"
             visible = collapse(texts) if key in held_keys else texts
             # /start, the language, then the bursts, each answered once and in order.
