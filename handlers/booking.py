@@ -899,7 +899,9 @@ async def on_calendar(
 
 
 @router.callback_query(CalendarPick.filter(), StateFilter("*"))
-async def on_old_calendar(callback_answer: CallbackAnswer, t: Translator) -> None:
+async def on_old_calendar(
+    query: CallbackQuery, callback_answer: CallbackAnswer, t: Translator
+) -> None:
     """A calendar left on screen after the date was typed, or from an earlier booking."""
     alert(callback_answer, t(OLD_CALENDAR))
 

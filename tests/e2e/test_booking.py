@@ -509,3 +509,28 @@ async def test_cancel_leaves_nothing_and_unverified_rider_is_told_why(bot: Any) 
     stranger.send_text("/book")
     # Someone who never chose a language reads the default one, Kazakh.
     await stranger.wait_for(booking.NO_RIDERS.render(bot.app.i18n.translator("kk")))
+
+
+async def test_a_calendar_left_on_screen_is_out_of_date(bot: Any) -> None:
+    """After the date was typed, a day pressed on the calendar still shown changes nothing."""
+    t = bot.app.i18n.translator("ru")
+    q = Q(t)
+    name = "Гульнара Абенова"
+    user = bot.person(7501, name="Гульнара", lang="ru")
+    await seed_rider(bot, name=name, account_tid=7501)
+    booker = Booker(bot, user, t)
+    await booker.start(q.pickup(name))
+    await booker.tap(t(kb.HOME), q.destination)
+    await booker.say(HOSPITAL, q.purpose)
+    calendar = await booker.tap(t("Clinic or hospital"), q.calendar)
+    (first_label, first_day), (label, _) = calendar_days(calendar)[:2]
+    await booker.say(first_day.strftime("%d.%m.%Y"), q.time(first_day))
+    pressed = user.press(label, message=calendar)
+    answer = await pressed.answer()
+    assert answer.show_alert
+    assert answer.text == t("This calendar is out of date. Please use the newest one.")
+    await bot.settle()
+    # Still at the time question of the day typed, and the booking goes on from there.
+    assert user.last_message().text == q.time(first_day)
+    summary = await booker.one_way_alone(name)
+    assert t("Date: {value}", value=day_text(t, first_day)) in summary.text.splitlines()
