@@ -167,12 +167,16 @@ def create_dispatcher(
     dp = Dispatcher(
         storage=storage,
         events_isolation=isolation,
+        # DatabaseMiddleware does the FSM middleware's work inside the update's transaction.
+        disable_fsm=True,
         settings=settings,
         i18n=i18n,
         sessions=sessions,
         outbox_wakeup=outbox_wakeup,
     )
-    dp.update.outer_middleware(DatabaseMiddleware(sessions, on_commit=outbox_wakeup.set))
+    dp.update.outer_middleware(
+        DatabaseMiddleware(sessions, dp.fsm, on_commit=outbox_wakeup.set)
+    )
     dp.update.outer_middleware(PersonMiddleware(i18n, settings.default_language))
     dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.include_routers(*get_routers(settings))

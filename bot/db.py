@@ -3,11 +3,20 @@
 SQLite is the embedded default and gets the settings that make it safe under concurrency: WAL,
 synchronous=NORMAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE so a writing transaction
 waits for the lock up front instead of failing with "database is locked" halfway through.
+
+SQLite has one writer at a time. Left to itself, a connection that finds the write lock taken
+sleeps and polls (1, 2, 5 … 100 ms), so under load most of the wall time went to sleeping while
+the lock was already free (see README, "Speed"). Writers of one process therefore queue on an
+asyncio lock first, handed over in arrival order the moment the previous transaction ends; the
+busy timeout remains for other processes (the CLI, a migration).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import sqlite3
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.util import await_only
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -43,10 +53,17 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No ping before each checkout: it cost a round trip per update. A connection that died
+    # with a PostgreSQL restart fails its first statement instead, which invalidates the pool;
+    # the update is retried by the inbox and the sender's or sweep's round runs again.
+    return create_async_engine(
+        url, echo=echo, pool_size=10, max_overflow=10, pool_recycle=1800
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
+    writers = _WriterQueue()
+
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when a transaction begins (see _on_begin).
@@ -62,8 +79,66 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Any) -> None:
         # A session that only reads (READ_ONLY) takes no write lock: under WAL it reads a
         # consistent snapshot without queueing behind writers.
-        read_only = conn.get_execution_options().get(READ_ONLY)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        writers.acquire(conn.info)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writers.release(conn.info)
+            raise
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _on_end(conn: Any) -> None:
+        writers.release(conn.info)
+
+    # A connection closed or invalidated in the middle of a transaction ends it too.
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    @event.listens_for(engine.sync_engine.pool, "invalidate")
+    @event.listens_for(engine.sync_engine.pool, "close")
+    def _on_connection_gone(_dbapi_connection: Any, record: Any, *_: Any) -> None:
+        writers.release(record.info)
+
+
+class _WriterQueue:
+    """This process's writers to one SQLite file, one at a time, first come first served.
+
+    Held from BEGIN IMMEDIATE to COMMIT or ROLLBACK; `info` is the connection's own dict, which
+    remembers whether it holds the turn. Called from SQLAlchemy's synchronous events, which run
+    inside the async engine's greenlet, so waiting for the turn suspends only this task.
+    """
+
+    HOLDING = "invataxi_writer_turn"
+
+    def __init__(self) -> None:
+        # One lock per event loop: tests and the CLI run several loops in one process.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def acquire(self, info: dict[str, Any]) -> None:
+        if info.get(self.HOLDING) is not None:
+            return
+        lock = self._lock()
+        try:
+            await_only(asyncio.wait_for(lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000))
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        info[self.HOLDING] = lock
+
+    def release(self, info: dict[str, Any]) -> None:
+        lock = info.pop(self.HOLDING, None)
+        if lock is not None and lock.locked():
+            lock.release()
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

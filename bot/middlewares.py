@@ -1,7 +1,9 @@
-"""Per-update plumbing: one database session, the person, and their language.
+"""Per-update plumbing: the person's turn, one database session, the person, and their language.
 
-Registered as outer middlewares on the update, inside aiogram's FSM middleware, so the event
-isolation lock is already held: two quick taps by one person run one after the other.
+`DatabaseMiddleware` takes the place of aiogram's FSM middleware (the dispatcher is built with
+`disable_fsm=True`): it takes the person's event-isolation lock, so two quick taps run one
+after the other, then opens the update's session and reads the conversation state through it.
+Everything an update reads and writes, its state included, is one transaction.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import TelegramObject, Update, User
@@ -33,18 +36,33 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class DatabaseMiddleware(BaseMiddleware):
-    """Open one session per update and commit once, after the handler succeeded.
+    """Take the person's turn, open one session per update, and commit once after the handler.
 
     The update's inbox row is marked done in the same transaction, so a crash before the commit
     leaves the update to be handled again, and a handled update is never applied twice.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], on_commit: Callable[[], None]):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        fsm: FSMContextMiddleware,
+        on_commit: Callable[[], None],
+    ):
         self.sessions = sessions
+        self.fsm = fsm
         self.on_commit = on_commit
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
+        context = self.fsm.resolve_event_context(data["bot"], data)
+        data["fsm_storage"] = self.fsm.storage
+        if context is None:
+            return await self._in_session(handler, event, data)
+        async with self.fsm.events_isolation.lock(key=context.key):
+            data["state"] = context
+            return await self._in_session(handler, event, data)
+
+    async def _in_session(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
         receipt = data.get("inbox_receipt")
         async with self.sessions() as session:
             token = current_session.set(session)
@@ -60,6 +78,10 @@ class DatabaseMiddleware(BaseMiddleware):
                         await session.rollback()
                         _mark(receipt, "duplicate")
                         return UNHANDLED
+                state = data.get("state")
+                if state is not None:
+                    # What aiogram's FSM middleware would have read, read in this transaction.
+                    data["raw_state"] = await state.get_state()
                 data["session"] = session
                 result = await handler(event, data)
                 if data.get("from_inbox"):

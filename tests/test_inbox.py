@@ -62,8 +62,8 @@ class Behaviour:
 def make_dispatcher(
     sessions: async_sessionmaker[AsyncSession], behaviour: Behaviour, *, swallow: bool = False
 ) -> Dispatcher:
-    dp = Dispatcher()
-    dp.update.outer_middleware(DatabaseMiddleware(sessions, on_commit=lambda: None))
+    dp = Dispatcher(disable_fsm=True)
+    dp.update.outer_middleware(DatabaseMiddleware(sessions, dp.fsm, on_commit=lambda: None))
     dp.update.outer_middleware(PersonMiddleware(I18n(), "kk"))
     router = Router()
 

@@ -22,7 +22,7 @@ from aiogram.fsm.storage.base import (
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import current_session
+from bot.db import READ_ONLY, current_session
 from bot.storage.dialect import upsert
 from models import ConversationState, utcnow
 
@@ -35,14 +35,20 @@ class SqlStorage(BaseStorage):
     ) -> None:
         self.sessions = sessions
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
+        bind = sessions.kw["bind"]
+        # aiogram reads the state before the update's session is open: a plain read, which
+        # on SQLite takes no turn among the writers.
+        self._readers = async_sessionmaker(
+            bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
+    async def _session(self, *, read: bool = False) -> AsyncIterator[AsyncSession]:
         session = current_session.get()
         if session is not None:
             yield session
             return
-        async with self.sessions() as own, own.begin():
+        async with (self._readers if read else self.sessions)() as own, own.begin():
             yield own
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
@@ -62,7 +68,7 @@ class SqlStorage(BaseStorage):
             )
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self._session() as session:
+        async with self._session(read=True) as session:
             row = await session.execute(
                 select(ConversationState.state).where(
                     ConversationState.key == self.key_builder.build(key)
@@ -86,7 +92,7 @@ class SqlStorage(BaseStorage):
             )
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self._session() as session:
+        async with self._session(read=True) as session:
             row = await session.execute(
                 select(ConversationState.data).where(
                     ConversationState.key == self.key_builder.build(key)
