@@ -174,9 +174,7 @@ def create_dispatcher(
         sessions=sessions,
         outbox_wakeup=outbox_wakeup,
     )
-    dp.update.outer_middleware(
-        DatabaseMiddleware(sessions, dp.fsm, on_commit=outbox_wakeup.set)
-    )
+    dp.update.outer_middleware(DatabaseMiddleware(sessions, dp.fsm, on_commit=outbox_wakeup.set))
     dp.update.outer_middleware(PersonMiddleware(i18n, settings.default_language))
     dp.callback_query.middleware(CallbackAnswerMiddleware())
     dp.include_routers(*get_routers(settings))

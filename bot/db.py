@@ -24,13 +24,13 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.util import await_only
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option for an engine whose sessions never write (see `_configure_sqlite`).
@@ -56,9 +56,7 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     # No ping before each checkout: it cost a round trip per update. A connection that died
     # with a PostgreSQL restart fails its first statement instead, which invalidates the pool;
     # the update is retried by the inbox and the sender's or sweep's round runs again.
-    return create_async_engine(
-        url, echo=echo, pool_size=10, max_overflow=10, pool_recycle=1800
-    )
+    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

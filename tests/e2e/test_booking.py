@@ -523,7 +523,7 @@ async def test_a_calendar_left_on_screen_is_out_of_date(bot: Any) -> None:
     await booker.tap(t(kb.HOME), q.destination)
     await booker.say(HOSPITAL, q.purpose)
     calendar = await booker.tap(t("Clinic or hospital"), q.calendar)
-    (first_label, first_day), (label, _) = calendar_days(calendar)[:2]
+    (_, first_day), (label, _) = calendar_days(calendar)[:2]
     await booker.say(first_day.strftime("%d.%m.%Y"), q.time(first_day))
     pressed = user.press(label, message=calendar)
     answer = await pressed.answer()
