@@ -83,3 +83,42 @@ async def test_first_writes_race_without_error(migrated_db: str) -> None:
         assert (await storage.get_data(KEY))["n"] in range(10)
     finally:
         await engine.dispose()
+
+
+async def test_inside_an_update_the_state_is_read_once_and_stays_true(migrated_db: str) -> None:
+    """One SELECT per update however often a step asks; writes and the next update see truth."""
+    from sqlalchemy import event
+
+    settings = load_settings(bot_token="1:a", database_url=migrated_db)
+    engine = create_engine(settings.database_url)
+    sessions = create_sessionmaker(engine)
+    storage, _ = create_storage(settings, sessions)
+    reads: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    try:
+        await storage.set_data(KEY, {"stops": ["Абай көшесі 10"]})
+        reads.clear()
+        async with sessions() as session:
+            token = current_session.set(session)
+            try:
+                assert await storage.get_state(KEY) is None
+                data = await storage.get_data(KEY)
+                data["stops"].append("changed by the caller, never saved")
+                assert await storage.get_data(KEY) == {"stops": ["Абай көшесі 10"]}
+                await storage.set_state(KEY, Booking.destination)
+                await storage.set_data(KEY, {"stops": ["Толе би көшесі, 5"]})
+                assert await storage.get_state(KEY) == "Booking:destination"
+                assert await storage.get_data(KEY) == {"stops": ["Толе би көшесі, 5"]}
+                await session.commit()
+            finally:
+                current_session.reset(token)
+        assert len(reads) == 1
+        assert await storage.get_state(KEY) == "Booking:destination"
+        assert await storage.get_data(KEY) == {"stops": ["Толе би көшесі, 5"]}
+    finally:
+        await engine.dispose()

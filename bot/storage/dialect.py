@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -16,6 +17,17 @@ def _insert(session: AsyncSession, table: Table) -> Any:
     return sqlite.insert(table)
 
 
+@functools.cache
+def _upsert_statement(
+    dialect: str, table: Table, key: tuple[str, ...], update: tuple[str, ...]
+) -> Any:
+    """Built once: constructing `excluded` and the column collections cost more than the query."""
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(key), set_={name: stmt.excluded[name] for name in update}
+    )
+
+
 async def upsert(
     session: AsyncSession,
     table: Table,
@@ -28,11 +40,9 @@ async def upsert(
 
     One statement avoids the race on first insert that read-then-write storages have.
     """
-    stmt = _insert(session, table).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(key), set_={name: stmt.excluded[name] for name in update}
-    )
-    await session.execute(stmt)
+    dialect = session.get_bind().dialect.name
+    stmt = _upsert_statement(dialect, table, tuple(key), tuple(update))
+    await session.execute(stmt, dict(values))
 
 
 async def insert_ignore(

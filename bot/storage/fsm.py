@@ -7,6 +7,7 @@ what the step changed (and with the mark that the update was handled) or not at 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,6 +28,30 @@ from bot.storage.dialect import upsert
 from models import ConversationState, utcnow
 
 TABLE = ConversationState.__table__
+FSM_CACHE = "invataxi_fsm"
+
+
+Row = tuple[str | None, dict[str, Any]]
+
+
+def _cache(session: AsyncSession) -> dict[str, Row]:
+    """This transaction's view of the conversations it read or wrote, forgotten with it.
+
+    Only the update's own session lives long enough to profit; the person's event-isolation
+    lock guarantees that no other update of theirs writes the row meanwhile.
+    """
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get(FSM_CACHE)
+    if held is None or held[0] is not transaction:
+        held = session.info[FSM_CACHE] = (transaction, {})
+    cache: dict[str, Row] = held[1]
+    return cache
+
+
+def _stored(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The data as the JSON column gives it back, and a copy the caller may change freely."""
+    copied: dict[str, Any] = json.loads(json.dumps(data))
+    return copied
 
 
 class SqlStorage(BaseStorage):
@@ -54,61 +79,63 @@ class SqlStorage(BaseStorage):
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
         async with self._session() as session:
+            built = self.key_builder.build(key)
             await upsert(
                 session,
                 TABLE,  # type: ignore[arg-type]
-                {
-                    "key": self.key_builder.build(key),
-                    "state": value,
-                    "data": {},
-                    "updated_at": utcnow(),
-                },
+                {"key": built, "state": value, "data": {}, "updated_at": utcnow()},
                 key=["key"],
                 update=["state", "updated_at"],
             )
+            cache = _cache(session)
+            cached = cache.get(built)
+            cache[built] = (value, cached[1] if cached else {})
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self._session(read=True) as session:
-            row = await session.execute(
-                select(ConversationState.state).where(
-                    ConversationState.key == self.key_builder.build(key)
-                )
-            )
-            return row.scalar_one_or_none()
+            return (await self._row(session, key))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         async with self._session() as session:
+            built = self.key_builder.build(key)
             await upsert(
                 session,
                 TABLE,  # type: ignore[arg-type]
-                {
-                    "key": self.key_builder.build(key),
-                    "state": None,
-                    "data": dict(data),
-                    "updated_at": utcnow(),
-                },
+                {"key": built, "state": None, "data": dict(data), "updated_at": utcnow()},
                 key=["key"],
                 update=["data", "updated_at"],
             )
+            cache = _cache(session)
+            cached = cache.get(built)
+            cache[built] = (cached[0] if cached else None, _stored(data))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._session(read=True) as session:
-            row = await session.execute(
-                select(ConversationState.data).where(
-                    ConversationState.key == self.key_builder.build(key)
-                )
-            )
-            data = row.scalar_one_or_none()
-            return dict(data) if data else {}
+            return _stored((await self._row(session, key))[1])
 
     async def forget(self, key: StorageKey) -> None:
         """Drop a conversation entirely (cancel, erase)."""
         async with self._session() as session:
-            await session.execute(
-                delete(ConversationState).where(
-                    ConversationState.key == self.key_builder.build(key)
+            built = self.key_builder.build(key)
+            await session.execute(delete(ConversationState).where(ConversationState.key == built))
+            _cache(session)[built] = (None, {})
+
+    async def _row(self, session: AsyncSession, key: StorageKey) -> Row:
+        """State and data, read once per transaction: a step asks for them several times."""
+        built = self.key_builder.build(key)
+        found = _cache(session).get(built)
+        if found is None:
+            row = (
+                await session.execute(
+                    select(ConversationState.state, ConversationState.data).where(
+                        ConversationState.key == built
+                    )
                 )
-            )
+            ).one_or_none()
+            found = (row[0], dict(row[1] or {})) if row else (None, {})
+            # After the read, which may have begun the transaction the cache belongs to.
+            _cache(session)[built] = found
+        return found
 
     async def close(self) -> None:
         """The engine is closed by the app's shutdown hook, not by the storage."""
