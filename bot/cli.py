@@ -22,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--postgres", metavar="URL", default="")
     bench.add_argument("--mode", choices=("updates", "outbox"), default="updates")
     bench.add_argument("--quick", action="store_true", help="a short run, for smoke tests")
+    bench.add_argument(
+        "--pace",
+        type=float,
+        metavar="SECONDS",
+        help="mean pause between one person's steps in the latency run (default 5)",
+    )
     args = parser.parse_args(argv)
 
     if args.command == "bench":
