@@ -51,7 +51,12 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import InlineKeyboardMarkup, MessageEntity, ReplyParameters, User
+from aiogram.types import (
+    MessageEntity,
+    ReplyKeyboardMarkup,
+    ReplyParameters,
+    User,
+)
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -60,7 +65,7 @@ from bot.cards.registry import CARD_RENDERERS
 from bot.cards.registry import load_all as load_cards
 from bot.db import READ_ONLY, transaction
 from bot.i18n import I18n, Translator
-from bot.keyboards.registry import OUTBOX_KEYBOARDS
+from bot.keyboards.registry import OUTBOX_KEYBOARDS, OutboxMarkup
 from bot.keyboards.registry import load_all as load_keyboards
 from bot.storage.dialect import insert_ignore
 from models import Account, District, OutboxMessage, Ride, SweepRun, Verification, utcnow
@@ -208,7 +213,7 @@ class Request:
     topic_id: int | None
     message_id: int | None
     text: str
-    markup: InlineKeyboardMarkup | None
+    markup: OutboxMarkup | None
     reply_to: int | None = None
     entities: list[MessageEntity] | None = None
 
@@ -739,7 +744,7 @@ class OutboxSender:
         entities = None
         if payload.get("mentions"):
             text, entities = with_mentions(text, payload["mentions"])
-        markup: InlineKeyboardMarkup | None = None
+        markup: OutboxMarkup | None = None
         if payload.get("keyboard"):
             markup = OUTBOX_KEYBOARDS[payload["keyboard"]](t, payload.get("keyboard_args", {}))
         reply_to = None
@@ -761,6 +766,7 @@ class OutboxSender:
     async def _call(self, request: Request) -> int | None:
         if request.method == "edit":
             assert request.message_id is not None
+            assert not isinstance(request.markup, ReplyKeyboardMarkup), "cards have inline buttons"
             await self.bot.edit_message_text(
                 chat_id=request.chat_id,
                 message_id=request.message_id,

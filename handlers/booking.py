@@ -37,6 +37,7 @@ from bot.ride_labels import PURPOSE_LABELS, purpose_label, status_label
 from bot.services import booking
 from bot.services.booking_rules import weekday_msg
 from bot.services.i18n_types import Reason
+from bot.services.outbox import enqueue_message
 from bot.services.rides import Actor
 from bot.settings import Settings
 from bot.states.booking import Booking, BookingData, load_booking, save_booking
@@ -977,7 +978,16 @@ async def confirm(ctx: Ctx, data: BookingData, key: str, rider: Rider) -> None:
         await ctx.send(reason + "\n" + t("Change the request with the buttons under the summary."))
         return
     await ctx.state.clear()
-    await ctx.send(booked_text(ctx, result, rider), main_menu(t))
+    # Queued with the ride, not sent from here: if this process dies before the commit, the
+    # replayed press books once and the rider reads one confirmation with the real number.
+    enqueue_message(
+        ctx.session,
+        chat_id=ctx.chat_id,
+        text=booked_text(ctx, result, rider),
+        account_id=ctx.account.id,
+        keyboard="main_menu",
+        ride_id=result.ride.id,
+    )
 
 
 def booked_text(ctx: Ctx, result: booking.BookingResult, rider: Rider) -> str:

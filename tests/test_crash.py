@@ -271,12 +271,22 @@ async def test_killed_mid_booking_mid_dispatch_and_mid_delivery_then_stopped(
         await rider.wait_for(lambda m: ru(SKIP) in rider.keyboard_buttons)
         rider.send_text(ru(SKIP))
         summary = await rider.wait_for(ru("Please check the request:"))
+        # Killed after booking but before the commit (the press is being answered): the replayed
+        # press books once, and she reads one confirmation, with the number that exists.
+        confirming = Hold(stand_in, "answerCallbackQuery", lambda p: True)
         rider.press(ru(kb.CONFIRM), message=summary)
-        await rider.wait_for(ru(SENT).split("{")[0])
+        await confirming.reached()
+        await bot.kill()
+        confirming.close()
+        await bot.start()
+        await rider.wait_for(ru(SENT).split("{")[0], timeout=15)
         assert count(rider, purpose_question) == 1
         await settled(sessions)
         async with sessions() as session:
             (ride,) = list(await session.scalars(select(Ride)))
+        sent = [m.text for m in rider.messages() if m.text.startswith(ru(SENT).split("{")[0])]
+        numbered = ru(SENT, number=ride.id, day="", time="", name="").split(":")[0]
+        assert len(sent) == 1 and sent[0].startswith(numbered + ":"), sent
         card = await stand_in.wait_for(f"{ride.id}", GROUP, timeout=10)
 
         # -- the dispatcher takes it; the bot is killed before the press is answered -----------

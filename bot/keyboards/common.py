@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram.types import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -11,6 +13,7 @@ from aiogram.types import (
 
 from bot.callbacks.common import LanguageChoice
 from bot.i18n import N_, Translator
+from bot.keyboards.registry import outbox_keyboard
 
 BOOK = N_("Book a ride")
 MY_RIDES = N_("My rides")
@@ -37,6 +40,12 @@ def language_keyboard(selected: str | None) -> InlineKeyboardMarkup:
             [InlineKeyboardButton(text=label, callback_data=LanguageChoice(lang=code).pack())]
         )
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+@outbox_keyboard("main_menu")
+def queued_main_menu(t: Translator, _args: dict[str, Any]) -> ReplyKeyboardMarkup:
+    """The main menu under a queued message, such as the confirmation of a booking."""
+    return main_menu(t)
 
 
 def main_menu(t: Translator) -> ReplyKeyboardMarkup:

@@ -11,11 +11,13 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
 
 from bot.i18n import Translator
 
-OutboxKeyboard = Callable[[Translator, dict[str, Any]], InlineKeyboardMarkup]
+# Buttons under the message, or (for a new message in a private chat) the reply keyboard.
+OutboxMarkup = InlineKeyboardMarkup | ReplyKeyboardMarkup
+OutboxKeyboard = Callable[[Translator, dict[str, Any]], OutboxMarkup]
 
 OUTBOX_KEYBOARDS: dict[str, OutboxKeyboard] = {}
 
