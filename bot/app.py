@@ -55,7 +55,7 @@ def keep_response_models(session: BaseSession) -> None:
 
     aiogram decodes each answer with `Response[method.__returning__]`; pydantic caches such
     parametrized models only weakly, so every garbage collection drops them and the next call
-    rebuilds one: about 7 ms of CPU per call (see docs/BENCHMARK.md). Holding each one used
+    rebuilds one: about 7 ms of CPU per call (README, "Speed"). Holding each one used
     makes it a dictionary lookup.
     """
     session.middleware(_keep_response_model)
@@ -142,7 +142,7 @@ def check_magic_filters_inline(router: Router) -> None:
 
     aiogram hands every synchronous filter to `asyncio.to_thread`; a text message that passes
     through every feature router costs a couple of dozen thread hand-offs that way (see
-    docs/BENCHMARK.md). A magic filter only reads attributes of the update, so it is safe here.
+    README, "Speed"). A magic filter only reads attributes of the update, so it is safe here.
     """
     for sub in router.chain_tail:
         for observer in sub.observers.values():

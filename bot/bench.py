@@ -352,16 +352,19 @@ class TextIndex:
                 if "{" in text and len(head) >= 8:
                     prefixes.append((head, msgid))
         self.prefixes = sorted(prefixes, key=lambda item: -len(item[0]))
+        # The simulated people read the same buttons over and over; their reading is the
+        # client's cost, not the bot's, so it is kept small.
+        self._seen: dict[str, str | None] = {}
 
     def msgid(self, text: str) -> str | None:
-        text = text.strip()
-        found = self.exact.get(text)
-        if found is not None:
-            return found
-        for head, msgid in self.prefixes:
-            if text.startswith(head):
-                return msgid
-        return None
+        if text in self._seen:
+            return self._seen[text]
+        found = self.exact.get(text.strip())
+        if found is None:
+            found = next((m for head, m in self.prefixes if text.strip().startswith(head)), None)
+        if len(self._seen) < 100_000:
+            self._seen[text] = found
+        return found
 
     def question(self, text: str) -> str:
         """The message id of the last recognised paragraph (questions come last), lower-case."""

@@ -86,8 +86,11 @@ class Rider(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    # Loaded only when asked for (erasing a rider deletes them with it): code that needs the
+    # representatives queries them with their accounts, and loading them with every rider cost
+    # a second SELECT on nearly every update.
     representatives: Mapped[list[Representation]] = relationship(
-        back_populates="rider", cascade="all, delete-orphan", lazy="selectin"
+        back_populates="rider", cascade="all, delete-orphan", lazy="select"
     )
 
 
