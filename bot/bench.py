@@ -1167,6 +1167,12 @@ async def measure_outbox(plan: Plan) -> dict[str, Any]:
     from bot.i18n import I18n
     from bot.migrate import upgrade_async
     from models import Account, OutboxMessage, utcnow
+
+    # The stand-in is the tests' Bot API; the benchmark runs from a checkout of the repository.
+    if not (ROOT / "tests" / "stand_in").is_dir():
+        raise SystemExit("the outbox benchmark needs a checkout of the repository (tests/)")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     from tests.stand_in import BotApiStandIn
 
     total = plan.outbox_messages

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import current_session
 from bot.i18n import I18n
+from bot.storage.fsm import SqlStorage
 from models import Account, InboundUpdate, utcnow
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class DatabaseMiddleware(BaseMiddleware):
                     data["raw_state"] = await state.get_state()
                 data["session"] = session
                 result = await handler(event, data)
+                if isinstance(self.fsm.storage, SqlStorage):
+                    await self.fsm.storage.flush()
                 if data.get("from_inbox"):
                     # Conditional: if another process finished this update meanwhile (its claim
                     # had run out), ours is rolled back and the update is applied once.

@@ -52,3 +52,24 @@ def test_outbox_mode_delivers_the_whole_backlog(capsys: pytest.CaptureFixture[st
     assert report["unsent"] == 0 and report["dead"] == 0
     assert report["ceiling_per_s"] == 30
     assert report["messages_per_s"] > 0
+
+
+def test_the_installed_command_runs_the_outbox_mode_from_any_directory(tmp_path) -> None:
+    """`invataxi bench --mode outbox` as an operator types it, outside the checkout."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "bench", "--mode", "outbox", "--quick", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["sent"] == report["messages"] > 0

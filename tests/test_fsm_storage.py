@@ -86,7 +86,7 @@ async def test_first_writes_race_without_error(migrated_db: str) -> None:
 
 
 async def test_inside_an_update_the_state_is_read_once_and_stays_true(migrated_db: str) -> None:
-    """One SELECT per update however often a step asks; writes and the next update see truth."""
+    """One SELECT and one write per update however often a step asks; the next update sees it."""
     from sqlalchemy import event
 
     settings = load_settings(bot_token="1:a", database_url=migrated_db)
@@ -94,11 +94,14 @@ async def test_inside_an_update_the_state_is_read_once_and_stays_true(migrated_d
     sessions = create_sessionmaker(engine)
     storage, _ = create_storage(settings, sessions)
     reads: list[str] = []
+    writes: list[str] = []
 
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def count(_conn, _cursor, statement, *_args) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             reads.append(statement)
+        elif "conversation_states" in statement:
+            writes.append(statement)
 
     try:
         await storage.set_data(KEY, {"stops": ["Абай көшесі 10"]})
@@ -114,6 +117,9 @@ async def test_inside_an_update_the_state_is_read_once_and_stays_true(migrated_d
                 await storage.set_data(KEY, {"stops": ["Толе би көшесі, 5"]})
                 assert await storage.get_state(KEY) == "Booking:destination"
                 assert await storage.get_data(KEY) == {"stops": ["Толе би көшесі, 5"]}
+                writes_before = len(writes)
+                await storage.flush()  # what DatabaseMiddleware does before it commits
+                assert len(writes) == writes_before + 1  # state and data in one statement
                 await session.commit()
             finally:
                 current_session.reset(token)

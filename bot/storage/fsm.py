@@ -8,8 +8,9 @@ what the step changed (and with the mark that the update was handled) or not at 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -34,18 +35,24 @@ FSM_CACHE = "invataxi_fsm"
 Row = tuple[str | None, dict[str, Any]]
 
 
-def _cache(session: AsyncSession) -> dict[str, Row]:
-    """This transaction's view of the conversations it read or wrote, forgotten with it.
+@dataclass
+class _Held:
+    """This transaction's view of the conversations it read or wrote, forgotten with it."""
 
-    Only the update's own session lives long enough to profit; the person's event-isolation
-    lock guarantees that no other update of theirs writes the row meanwhile.
-    """
+    transaction: object
+    rows: dict[str, Row] = field(default_factory=dict)
+    # Columns written by the update and not yet sent: one upsert per row, just before commit.
+    dirty: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _held(session: AsyncSession) -> _Held:
+    """Only the update's own session lives long enough to profit; the person's event-isolation
+    lock guarantees that no other update of theirs writes the row meanwhile."""
     transaction = session.sync_session.get_transaction()
-    held = session.info.get(FSM_CACHE)
-    if held is None or held[0] is not transaction:
-        held = session.info[FSM_CACHE] = (transaction, {})
-    cache: dict[str, Row] = held[1]
-    return cache
+    held: _Held | None = session.info.get(FSM_CACHE)
+    if held is None or held.transaction is not transaction:
+        held = session.info[FSM_CACHE] = _Held(transaction)
+    return held
 
 
 def _stored(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,36 +85,15 @@ class SqlStorage(BaseStorage):
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
-        async with self._session() as session:
-            built = self.key_builder.build(key)
-            await upsert(
-                session,
-                TABLE,  # type: ignore[arg-type]
-                {"key": built, "state": value, "data": {}, "updated_at": utcnow()},
-                key=["key"],
-                update=["state", "updated_at"],
-            )
-            cache = _cache(session)
-            cached = cache.get(built)
-            cache[built] = (value, cached[1] if cached else {})
+        await self._write(key, "state", lambda row: (value, row[1]))
 
     async def get_state(self, key: StorageKey) -> str | None:
         async with self._session(read=True) as session:
             return (await self._row(session, key))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self._session() as session:
-            built = self.key_builder.build(key)
-            await upsert(
-                session,
-                TABLE,  # type: ignore[arg-type]
-                {"key": built, "state": None, "data": dict(data), "updated_at": utcnow()},
-                key=["key"],
-                update=["data", "updated_at"],
-            )
-            cache = _cache(session)
-            cached = cache.get(built)
-            cache[built] = (cached[0] if cached else None, _stored(data))
+        stored = _stored(data)
+        await self._write(key, "data", lambda row: (row[0], stored))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._session(read=True) as session:
@@ -118,12 +104,54 @@ class SqlStorage(BaseStorage):
         async with self._session() as session:
             built = self.key_builder.build(key)
             await session.execute(delete(ConversationState).where(ConversationState.key == built))
-            _cache(session)[built] = (None, {})
+            held = _held(session)
+            held.rows[built] = (None, {})
+            held.dirty.pop(built, None)
+
+    async def flush(self) -> None:
+        """Write what the update changed, one statement a conversation; called before commit.
+
+        A step sets the state and the data separately (aiogram's API); inside an update both
+        wait here and go to the database as one upsert, in the update's transaction.
+        """
+        session = current_session.get()
+        if session is None:
+            return
+        held = _held(session)
+        for built, columns in held.dirty.items():
+            state, data = held.rows[built]
+            await upsert(
+                session,
+                TABLE,  # type: ignore[arg-type]
+                {"key": built, "state": state, "data": data, "updated_at": utcnow()},
+                key=["key"],
+                update=[*sorted(columns), "updated_at"],
+            )
+        held.dirty.clear()
+
+    async def _write(self, key: StorageKey, column: str, change: Callable[[Row], Row]) -> None:
+        built = self.key_builder.build(key)
+        session = current_session.get()
+        if session is not None:
+            row = await self._row(session, key)
+            held = _held(session)
+            held.rows[built] = change(row)
+            held.dirty.setdefault(built, set()).add(column)
+            return
+        state, data = change((None, {}))
+        async with self._session() as own:
+            await upsert(
+                own,
+                TABLE,  # type: ignore[arg-type]
+                {"key": built, "state": state, "data": data, "updated_at": utcnow()},
+                key=["key"],
+                update=[column, "updated_at"],
+            )
 
     async def _row(self, session: AsyncSession, key: StorageKey) -> Row:
         """State and data, read once per transaction: a step asks for them several times."""
         built = self.key_builder.build(key)
-        found = _cache(session).get(built)
+        found = _held(session).rows.get(built)
         if found is None:
             row = (
                 await session.execute(
@@ -134,7 +162,7 @@ class SqlStorage(BaseStorage):
             ).one_or_none()
             found = (row[0], dict(row[1] or {})) if row else (None, {})
             # After the read, which may have begun the transaction the cache belongs to.
-            _cache(session)[built] = found
+            _held(session).rows[built] = found
         return found
 
     async def close(self) -> None:
