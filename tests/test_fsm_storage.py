@@ -10,6 +10,7 @@ from aiogram.fsm.storage.base import StorageKey
 from bot.app import create_storage
 from bot.db import create_engine, create_sessionmaker, current_session
 from bot.settings import load_settings
+from bot.storage.fsm import SqlStorage
 
 
 class Booking(StatesGroup):
@@ -118,6 +119,7 @@ async def test_inside_an_update_the_state_is_read_once_and_stays_true(migrated_d
                 assert await storage.get_state(KEY) == "Booking:destination"
                 assert await storage.get_data(KEY) == {"stops": ["Толе би көшесі, 5"]}
                 writes_before = len(writes)
+                assert isinstance(storage, SqlStorage)
                 await storage.flush()  # what DatabaseMiddleware does before it commits
                 assert len(writes) == writes_before + 1  # state and data in one statement
                 await session.commit()
