@@ -1,8 +1,10 @@
 """aiogram FSM storage on the bot's own database.
 
 A conversation half-way through a registration or a booking survives a restart. Inside an update
-the storage writes through that update's session, so the new step is committed together with
-what the step changed (and with the mark that the update was handled) or not at all.
+the storage works through that update's session: it reads a conversation once, keeps what the
+step writes, and `DatabaseMiddleware` flushes it in one statement just before the commit, so the
+new step is committed together with what the step changed (and with the mark that the update
+was handled) or not at all.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class SqlStorage(BaseStorage):
         self.sessions = sessions
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
         bind = sessions.kw["bind"]
-        # aiogram reads the state before the update's session is open: a plain read, which
+        # A read outside an update (another person's state, the CLI) is a plain read, which
         # on SQLite takes no turn among the writers.
         self._readers = async_sessionmaker(
             bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False
