@@ -75,25 +75,25 @@ def create_bot(settings: Settings) -> Bot:
 def create_storage(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> tuple[BaseStorage, BaseEventIsolation]:
-    """Conversation state on the database by default, on Redis when several processes share it."""
+    """Conversation state on the database, always; the per-person lock on Redis when set.
+
+    The state must commit with the step that changed it. On Redis it was written the moment a
+    handler set it, before the database commit: a process killed in between left Redis one
+    step ahead, and the replayed update took the person's answer for the next question.
+    Several processes share the state through the database they already share; Redis gives
+    them one lock per person, so two quick taps on two processes still run one after the other.
+    """
     if settings.redis_url:
-        from aiogram.fsm.storage.base import DefaultKeyBuilder
-        from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+        from aiogram.fsm.storage.redis import RedisEventIsolation
+        from redis.asyncio import Redis
 
-        from bot.services.sweeps import CONVERSATION_TTL
-
-        # The key TTL forgets an abandoned conversation, as the sweep does on the database.
-        storage = RedisStorage.from_url(
-            settings.redis_url,
-            key_builder=DefaultKeyBuilder(with_destiny=True),
-            state_ttl=CONVERSATION_TTL,
-            data_ttl=CONVERSATION_TTL,
-        )
         # A process killed while handling someone's update leaves its lock behind; it runs out
         # after this long instead of aiogram's 60 s. The inbox already applies one person's
         # updates one at a time, so the lock is a second guard, not the only one.
-        isolation = RedisEventIsolation(storage.redis, lock_kwargs={"timeout": 20})
-        return storage, isolation
+        isolation = RedisEventIsolation(
+            Redis.from_url(settings.redis_url), lock_kwargs={"timeout": 20}
+        )
+        return SqlStorage(sessions), isolation
     return SqlStorage(sessions), SimpleEventIsolation()
 
 

@@ -7,9 +7,6 @@ rider is claimed with one conditional update in the same transaction as the mess
 so a sweep acts once per ride even when it runs twice, after a restart, or in two processes at
 once. A lease per sweep (`models.SweepRun`) keeps two processes from doing the same work at the
 same time and records when each sweep last started and finished, for `invataxi status`.
-
-Half-finished conversations on Redis (REDIS_URL) are not swept: RedisStorage gives them the same
-seven-day lifetime as a key TTL (`bot.app.create_storage`).
 """
 
 from __future__ import annotations

@@ -48,10 +48,24 @@ async def test_state_survives_restart_on_database(migrated_db: str) -> None:
     assert data == {"pickup": "Абай көшесі 10", "return": True}
 
 
-async def test_state_survives_restart_on_redis(redis_url: str, sqlite_url: str) -> None:
-    state, data = await _write_then_reopen({"redis_url": redis_url, "database_url": sqlite_url})
+async def test_with_redis_the_state_stays_on_the_database(
+    redis_url: str, migrated_db: str
+) -> None:
+    """Redis carries the per-person lock; the state commits with the step, in the database."""
+    from aiogram.fsm.storage.redis import RedisEventIsolation
+
+    state, data = await _write_then_reopen({"redis_url": redis_url, "database_url": migrated_db})
     assert state == "Booking:destination"
     assert data == {"pickup": "Абай көшесі 10", "return": True}
+    settings = load_settings(bot_token="1:a", redis_url=redis_url, database_url=migrated_db)
+    engine = create_engine(migrated_db)
+    storage, isolation = create_storage(settings, create_sessionmaker(engine))
+    try:
+        assert isinstance(storage, SqlStorage)
+        assert isinstance(isolation, RedisEventIsolation)
+    finally:
+        await isolation.close()
+        await engine.dispose()
 
 
 async def test_state_commits_with_the_update_or_not_at_all(migrated_db: str) -> None:
