@@ -33,7 +33,8 @@ from bot.ride_labels import PURPOSE_LABELS
 from bot.services.crypto import DataKey, seal_iin
 from bot.services.notifications import SCHEDULED
 from handlers.booking import PARTY_ALONE
-from models import Account, InboundUpdate, OutboxMessage, Ride, RideEvent, Rider
+from models import Account, InboundUpdate, Ride, RideEvent, Rider
+from tests.e2e.harness import backlog
 
 pytestmark = pytest.mark.slow
 
@@ -207,17 +208,7 @@ async def settled(sessions: async_sessionmaker[AsyncSession], seconds: float = 2
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while True:
-        async with sessions() as session:
-            inbox = await session.scalar(
-                select(func.count())
-                .select_from(InboundUpdate)
-                .where(InboundUpdate.status.in_(("pending", "claimed")))
-            )
-            outbox = await session.scalar(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(OutboxMessage.status.in_(("pending", "sending")))
-            )
+        inbox, outbox = await backlog(sessions, due_only=False)
         if not inbox and not outbox:
             return
         assert loop.time() < deadline, f"not settled: {inbox} updates, {outbox} messages"

@@ -59,9 +59,8 @@ from models import (
     Rider,
     RideStatus,
     Vehicle,
-    utcnow,
 )
-from tests.e2e.harness import DISPATCHERS, GROUPS, TEST_DISTRICTS
+from tests.e2e.harness import DISPATCHERS, GROUPS, TEST_DISTRICTS, backlog
 from tests.e2e.test_booking import HOME, HOSPITAL, Q, calendar_days, seed_rider
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
@@ -654,20 +653,7 @@ class AnswerHold:
 
 async def quiet(sessions: Any) -> bool:
     """Every stored update handled and every due outbox row sent (or given up)."""
-    async with sessions() as session:
-        inbox = await session.scalar(
-            select(func.count())
-            .select_from(InboundUpdate)
-            .where(InboundUpdate.status.in_(("pending", "claimed")))
-        )
-        outbox = await session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(
-                OutboxMessage.status.in_(("pending", "sending")),
-                OutboxMessage.next_attempt_at <= utcnow(),
-            )
-        )
+    inbox, outbox = await backlog(sessions)
     return not inbox and not outbox
 
 

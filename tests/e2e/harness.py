@@ -34,6 +34,26 @@ DISPATCHERS = {
 ADMIN_ID = 9999
 
 
+async def backlog(
+    sessions: async_sessionmaker[AsyncSession], *, due_only: bool = True
+) -> tuple[int, int]:
+    """Updates stored and not yet handled; outbox messages not yet sent (only those due now,
+    or also those waiting for a retry)."""
+    waiting = OutboxMessage.status.in_(("pending", "sending"))
+    async with sessions() as session:
+        inbox = await session.scalar(
+            select(func.count())
+            .select_from(InboundUpdate)
+            .where(InboundUpdate.status.in_(("pending", "claimed")))
+        )
+        outbox = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(waiting, OutboxMessage.next_attempt_at <= utcnow() if due_only else waiting)
+        )
+    return int(inbox or 0), int(outbox or 0)
+
+
 @dataclass
 class BotHarness:
     stand_in: Any
@@ -80,20 +100,7 @@ class BotHarness:
                 if hasattr(self.stand_in, "pending_updates")
                 else 0
             )
-            async with self.sessions() as session:
-                inbox = await session.scalar(
-                    select(func.count())
-                    .select_from(InboundUpdate)
-                    .where(InboundUpdate.status.in_(("pending", "claimed")))
-                )
-                outbox = await session.scalar(
-                    select(func.count())
-                    .select_from(OutboxMessage)
-                    .where(
-                        OutboxMessage.status.in_(("pending", "sending")),
-                        OutboxMessage.next_attempt_at <= utcnow(),
-                    )
-                )
+            inbox, outbox = await backlog(self.sessions)
             worker = self.app.extras.get("worker")
             busy = bool(worker and worker.in_flight)
             if not (pending_updates or inbox or outbox or busy):
