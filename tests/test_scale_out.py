@@ -190,24 +190,6 @@ def collapse(texts: list[str]) -> list[str]:
     return [t for i, t in enumerate(texts) if i == 0 or texts[i - 1] != t]
 
 
-async def held_by(sessions: Any, owner: str) -> tuple[set[str], set[str]]:
-    """What a killed process held: order keys of updates, texts of outbox messages."""
-    async with sessions() as session:
-        keys = set(
-            await session.scalars(
-                select(InboundUpdate.order_key).where(
-                    InboundUpdate.status == "claimed", InboundUpdate.claimed_by == owner
-                )
-            )
-        )
-        payloads = await session.scalars(
-            select(OutboxMessage.payload).where(
-                OutboxMessage.status == "sending", OutboxMessage.claimed_by == owner
-            )
-        )
-        return keys, {str(p.get("text")) for p in payloads}
-
-
 async def wait_until(check: Any, within: float, what: str, explain: Any = lambda: "") -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -271,7 +253,8 @@ async def test_two_processes_share_one_bot_and_survive_a_kill(
             if round_no == 1:
                 await asyncio.sleep(0.3)
                 first.kill()
-                held_keys, held_notes = await held_by(sessions, first.owner)
+                held_keys, held_rows = await held_work(sessions, first.owner)
+                held_notes = {text for *_, text in held_rows}
                 # systemd restarts a killed unit; the new process takes back the dead one's work
                 # at start. Until it listens, the proxy (the stand-in) sends everything to "b".
                 restarted = BotProcess("a", env, tmp_path)
@@ -560,10 +543,11 @@ async def conversations_in_redis(url: str, chats: set[int]) -> set[int]:
     return {chat for chat in chats for key in keys if f":{chat}:{chat}:" in key}
 
 
-async def held_work(
-    sessions: Any, owner: str
-) -> tuple[set[str], set[tuple[int, int | None, str]]]:
-    """What a killed process held: order keys of updates; (chat, ride, kind) of outbox rows."""
+Held = tuple[int, int | None, str, str]
+
+
+async def held_work(sessions: Any, owner: str) -> tuple[set[str], set[Held]]:
+    """What a killed process held: order keys of updates; (chat, ride, kind, text) of messages."""
     async with sessions() as session:
         keys = set(
             await session.scalars(
@@ -573,11 +557,14 @@ async def held_work(
             )
         )
         rows = await session.execute(
-            select(OutboxMessage.chat_id, OutboxMessage.ride_id, OutboxMessage.kind).where(
-                OutboxMessage.status == "sending", OutboxMessage.claimed_by == owner
-            )
+            select(
+                OutboxMessage.chat_id,
+                OutboxMessage.ride_id,
+                OutboxMessage.kind,
+                OutboxMessage.payload,
+            ).where(OutboxMessage.status == "sending", OutboxMessage.claimed_by == owner)
         )
-        return keys, {(int(c), r, str(k)) for c, r, k in rows.all()}
+        return keys, {(int(c), r, str(k), str(p.get("text"))) for c, r, k, p in rows.all()}
 
 
 async def in_hand(sessions: Any, key: str) -> tuple[str | None, dict[str, Any]]:
@@ -860,7 +847,8 @@ async def test_riders_book_and_dispatchers_take_across_a_kill(
         except (AssertionError, TimeoutError) as exc:
             report = await where_things_are(sessions, stand_in, seats)
             raise AssertionError(f"{exc!r}\nkilled: {killed}\n{report}\n{logs()}") from exc
-        held_keys, held_rows = killed["held"]
+        held_keys, held_messages = killed["held"]
+        held_rows = {(chat, ride, kind) for chat, ride, kind, _ in held_messages}
 
         def scheduled(seat: Seat, lang: str) -> str:
             assert seat.day is not None
