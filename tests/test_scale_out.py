@@ -147,6 +147,14 @@ class BotProcess:
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
 
+def stop_all(processes: list[BotProcess]) -> None:
+    """SIGTERM to every process first, so they shut down together, then wait for each."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.stop()
+
+
 def bot_env(stand_in: Any, database_url: str, redis_url: str) -> dict[str, str]:
     env = {
         key: value
@@ -338,10 +346,7 @@ async def test_two_processes_share_one_bot_and_survive_a_kill(
         assert {second.url} < {a.url for a in stand_in.webhook.attempts if a.ok}
         assert len(delivered) == USERS * (2 + 2 * ROUNDS)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.stop()
+        stop_all(processes)
         await engine.dispose()
 
 
@@ -987,8 +992,5 @@ async def test_riders_book_and_dispatchers_take_across_a_kill(
                 assert answer is not None and answer.text == text, (seat.name, text, answer)
         assert not stand_in.internal_errors
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.stop()
+        stop_all(processes)
         await engine.dispose()
