@@ -21,10 +21,11 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.utils.callback_answer import CallbackAnswerMiddleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.clock import Clock, SystemClock
+from bot.context import Replies
 from bot.db import create_engine, create_sessionmaker
 from bot.i18n import I18n
 from bot.middlewares import DatabaseMiddleware, ForgiveStaleCallbackAnswers, PersonMiddleware
@@ -114,8 +115,14 @@ class App:
     sessions: async_sessionmaker[AsyncSession]
     i18n: I18n
     owner: str
-    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    replies: Replies = field(default_factory=Replies)
+    clock: Clock = field(default_factory=SystemClock)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def outbox_wakeup(self) -> asyncio.Event:
+        """Set to make the sender look at the outbox now rather than at its next round."""
+        return self.replies.wakeup
 
     async def close(self) -> None:
         release_routers(self.dp)
@@ -159,7 +166,8 @@ def create_dispatcher(
     settings: Settings,
     sessions: async_sessionmaker[AsyncSession],
     i18n: I18n,
-    outbox_wakeup: asyncio.Event,
+    replies: Replies,
+    clock: Clock | None = None,
 ) -> Dispatcher:
     from handlers import get_routers
 
@@ -172,11 +180,13 @@ def create_dispatcher(
         settings=settings,
         i18n=i18n,
         sessions=sessions,
-        outbox_wakeup=outbox_wakeup,
+        outbox_wakeup=replies.wakeup,
     )
-    dp.update.outer_middleware(DatabaseMiddleware(sessions, dp.fsm, on_commit=outbox_wakeup.set))
-    dp.update.outer_middleware(PersonMiddleware(i18n, settings.default_language))
-    dp.callback_query.middleware(CallbackAnswerMiddleware())
+    turns = DatabaseMiddleware(sessions, dp.fsm, replies, turns=settings.database_pool_size)
+    dp.update.outer_middleware(turns)
+    dp.update.outer_middleware(
+        PersonMiddleware(i18n, settings.default_language, clock or SystemClock())
+    )
     dp.include_routers(*get_routers(settings))
     check_magic_filters_inline(dp)
     return dp
@@ -188,12 +198,13 @@ def process_owner(settings: Settings) -> str:
     return f"{label}@{socket.gethostname()}:{os.getpid()}"[:64]
 
 
-def create_app(settings: Settings) -> App:
-    engine = create_engine(settings.database_url)
+def create_app(settings: Settings, clock: Clock | None = None) -> App:
+    clock = clock or SystemClock()
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessions = create_sessionmaker(engine)
     i18n = I18n(default_language=settings.default_language)
-    wakeup = asyncio.Event()
-    dp = create_dispatcher(settings, sessions, i18n, wakeup)
+    replies = Replies()
+    dp = create_dispatcher(settings, sessions, i18n, replies, clock)
     # The key for IINs at rest, handed to handlers as `data_key` (see bot.services.crypto).
     dp["data_key"] = load_data_key(settings)
     bot = create_bot(settings)
@@ -205,5 +216,6 @@ def create_app(settings: Settings) -> App:
         sessions=sessions,
         i18n=i18n,
         owner=process_owner(settings),
-        outbox_wakeup=wakeup,
+        replies=replies,
+        clock=clock,
     )

@@ -1005,7 +1005,7 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
     await seed_riders(
         app.sessions, plan.riders, plan.districts, settings.data_key.get_secret_value()
     )
-    sender = OutboxSender(bot, app.sessions, app.i18n, app.owner, app.outbox_wakeup)
+    sender = OutboxSender(bot, app.sessions, app.i18n, app.owner, replies=app.replies)
     sender.pace = NoPace()
     stop_sender = asyncio.Event()
     sender_task = asyncio.create_task(sender.run(stop_sender))

@@ -42,7 +42,7 @@ current_session: contextvars.ContextVar[AsyncSession | None] = contextvars.Conte
 )
 
 
-def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(database_url: str, *, echo: bool = False, pool_size: int = 8) -> AsyncEngine:
     """Build the async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
@@ -56,7 +56,17 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     # No ping before each checkout: it cost a round trip per update. A connection that died
     # with a PostgreSQL restart fails its first statement instead, which invalidates the pool;
     # the update is retried by the inbox and the sender's or sweep's round runs again.
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_recycle=1800)
+    # Updates take at most `pool_size` connections at once (they queue for a turn in
+    # `bot.middlewares.DatabaseMiddleware`); the overflow is for the sender and the sweeps, and
+    # a checkout waits its turn for as long as it takes rather than failing a step.
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=6,
+        pool_timeout=600,
+        pool_recycle=1800,
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

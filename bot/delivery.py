@@ -52,8 +52,8 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.types import (
+    InlineKeyboardMarkup,
     MessageEntity,
-    ReplyKeyboardMarkup,
     ReplyParameters,
     User,
 )
@@ -63,10 +63,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.cards.registry import CARD_RENDERERS
 from bot.cards.registry import load_all as load_cards
+from bot.context import EDIT, Markup, Replies, load_markup
 from bot.db import READ_ONLY, transaction
 from bot.i18n import I18n, Translator
 from bot.keyboards.registry import OUTBOX_KEYBOARDS, OutboxMarkup
 from bot.keyboards.registry import load_all as load_keyboards
+from bot.settings import Settings
 from bot.storage.dialect import insert_ignore
 from models import Account, District, OutboxMessage, Ride, SweepRun, Verification, utcnow
 
@@ -93,19 +95,37 @@ GLOBAL_429_CHATS = 3
 GLOBAL_429_SPAN = 1.0
 # The lease that lets one process at a time send (see `OutboxSender._take_lease`).
 SENDER_LEASE = "outbox-sender"
+# What Telegram answers to an edit of a message that is no longer there to change.
+GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
 # How long a graceful stop keeps sending what is already claimed.
 STOP_GRACE = 5.0
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Telegram's limits, with a margin; tests may compress the group window."""
+    """Telegram's limits, with a margin; tests may compress them (settings `OUTBOX_*`).
+
+    A private chat may get `private_burst` messages at once (a step's answer and its next
+    question), then one per `private_interval`: Telegram's "about one a second" is an average,
+    not a wait before the first reply.
+    """
 
     global_per_second: int = 28
     group_per_window: int = 19
     group_window: float = 60.0
     group_spacing: float = 3.0
     private_interval: float = 1.0
+    private_burst: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            global_per_second=settings.outbox_global_per_second,
+            group_per_window=settings.outbox_group_per_minute,
+            group_spacing=settings.outbox_group_spacing,
+            private_interval=settings.outbox_private_interval,
+            private_burst=settings.outbox_private_burst,
+        )
 
 
 class Pace:
@@ -147,7 +167,11 @@ class Pace:
                 if sent:
                     waits.append(lim.group_spacing - (now - sent[-1]))
             else:
-                waits.append(lim.private_interval - (now - sent[-1]))
+                window = lim.private_interval * lim.private_burst
+                while sent and now - sent[0] >= window:
+                    sent.popleft()
+                if len(sent) >= lim.private_burst:
+                    waits.append(window - (now - sent[0]))
         return max(0.0, *waits)
 
     def record(self, chat_id: int, now: float) -> None:
@@ -156,7 +180,7 @@ class Pace:
         sent = self.per_chat.setdefault(chat_id, deque())
         sent.append(now)
         if chat_id > 0:
-            while len(sent) > 1:
+            while len(sent) > self.limits.private_burst:
                 sent.popleft()
         if len(self.per_chat) > 10_000:
             self._forget_idle(now)
@@ -176,7 +200,9 @@ class Pace:
                     break
 
     def _forget_idle(self, now: float) -> None:
-        horizon = max(self.limits.group_window, self.limits.private_interval)
+        horizon = max(
+            self.limits.group_window, self.limits.private_interval * self.limits.private_burst
+        )
         for chat_id in [c for c, s in self.per_chat.items() if not s or now - s[-1] > horizon]:
             del self.per_chat[chat_id]
 
@@ -212,8 +238,8 @@ class Request:
     chat_id: int
     topic_id: int | None
     message_id: int | None
-    text: str
-    markup: OutboxMarkup | None
+    text: str | None  # None: an edit of the buttons only
+    markup: Markup | None
     reply_to: int | None = None
     entities: list[MessageEntity] | None = None
 
@@ -240,6 +266,7 @@ class OutboxSender:
         owner: str,
         wakeup: asyncio.Event | None = None,
         *,
+        replies: Replies | None = None,
         limits: Limits | None = None,
         claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
@@ -248,7 +275,10 @@ class OutboxSender:
         self.reads = reader(sessions)
         self.i18n = i18n
         self.owner = owner
-        self.wakeup = wakeup or asyncio.Event()
+        self.replies = replies or Replies()
+        if wakeup is not None:
+            self.replies.wakeup = wakeup
+        self.wakeup = self.replies.wakeup
         self.limits = limits or Limits()
         self.pace = Pace(self.limits)
         self.claim_seconds = claim_seconds
@@ -284,6 +314,11 @@ class OutboxSender:
             self.progress.clear()
             claimed = 0
             try:
+                urgent = self.replies.take()
+                if urgent:
+                    # Answers to people who are waiting go first, whichever process holds
+                    # the lease: they were written by this process's own handlers.
+                    claimed = await self.claim_round(only=urgent)
                 if time.monotonic() >= lease_at:
                     lease_at = time.monotonic() + self.claim_seconds / 3
                     leased = await self._take_lease()
@@ -294,7 +329,7 @@ class OutboxSender:
                     await self._heartbeat()
             except Exception:
                 log.exception("outbox round failed")
-            if claimed and len(self.held) < MAX_HELD // 2:
+            if (claimed or self.replies.ready) and len(self.held) < MAX_HELD // 2:
                 continue
             await _first_of(self.wakeup, self.progress, stop, seconds=0.5)
         await self.wind_down(STOP_GRACE)
@@ -407,9 +442,13 @@ class OutboxSender:
                 )
                 log.warning("took back outbox rows of a stopped process", extra={"owners": gone})
 
-    async def claim_round(self) -> int:
-        """Claim due rows that can go soon, keeping each chat's order; returns how many."""
+    async def claim_round(self, only: list[int] | None = None) -> int:
+        """Claim due rows that can go soon, keeping each chat's order; returns how many.
+
+        `only`: just these rows (a step's answers, right after its commit)."""
         room = MAX_HELD - len(self.held)
+        if only is not None:
+            room = max(room, len(only))
         if room <= 0 or self.stopping:
             return 0
         now = utcnow()
@@ -429,7 +468,14 @@ class OutboxSender:
                 .order_by(OutboxMessage.id)
                 .limit(SCAN)
             )
-            if full:
+            if only is not None:
+                # These rows, and any older ones of their chats still waiting: a chat's
+                # messages never overtake each other.
+                chats = select(OutboxMessage.chat_id).where(OutboxMessage.id.in_(only))
+                query = query.where(
+                    OutboxMessage.chat_id.in_(chats), OutboxMessage.id <= max(only)
+                )
+            elif full:
                 query = query.where(OutboxMessage.chat_id.not_in(full))
             candidates = [
                 (int(i), int(c))
@@ -446,6 +492,8 @@ class OutboxSender:
                 if chat_id in stopped:
                     continue
                 queued = len(self.queues.get(chat_id, ())) + per_chat[chat_id]
+                if only is not None:
+                    queued = 0
                 if row_id > blockers.get(chat_id, row_id) or queued >= PER_CHAT_QUEUE:
                     stopped.add(chat_id)
                     continue
@@ -478,7 +526,13 @@ class OutboxSender:
             )
         for row in rows:
             self.held.add(row.id)
-            self.queues.setdefault(row.chat_id, deque()).append(row)
+            queue = self.queues.setdefault(row.chat_id, deque())
+            queue.append(row)
+            if len(queue) > 1 and queue[-2].id > row.id:
+                # A step's answer claimed before older rows of its chat: keep the chat's order.
+                ordered = sorted(queue, key=lambda r: r.id)
+                queue.clear()
+                queue.extend(ordered)
             if row.chat_id not in self.workers:
                 self.workers[row.chat_id] = asyncio.create_task(self._chat_worker(row.chat_id))
         return len(rows)
@@ -687,6 +741,10 @@ class OutboxSender:
             elif "message to edit not found" in text and row.kind in CARD_RENDERERS:
                 await self._repost_card(row, merged)
                 return Outcome.LATER, 0.0
+            elif row.kind == EDIT and any(why in text for why in GONE):
+                # The person deleted the message, or it is too old to change: nothing to do.
+                self.stats["gone"] += 1
+                await self._finish([row, *merged], status="sent", error=text[:300])
             else:
                 log.warning(
                     "outbox message rejected: %s", exc.message[:120], extra={"outbox_id": row.id}
@@ -726,6 +784,18 @@ class OutboxSender:
                 markup=view.markup,
             )
         payload = row.payload
+        if "markup" in payload or row.kind == EDIT:
+            # Written by a step (`bot.context.Outbox`): the text is already in the person's
+            # language and the buttons are stored as they are.
+            return Request(
+                method="edit" if row.kind == EDIT else "send",
+                chat_id=row.chat_id,
+                topic_id=row.topic_id,
+                message_id=payload.get("message_id"),
+                text=payload.get("text"),
+                markup=load_markup(payload.get("markup")),
+                reply_to=payload.get("reply_to"),
+            )
         lang = payload.get("lang") or self.i18n.default_language
         if row.account_id is not None:
             account = await session.get(Account, row.account_id)
@@ -747,7 +817,7 @@ class OutboxSender:
         markup: OutboxMarkup | None = None
         if payload.get("keyboard"):
             markup = OUTBOX_KEYBOARDS[payload["keyboard"]](t, payload.get("keyboard_args", {}))
-        reply_to = None
+        reply_to = payload.get("reply_to")
         if row.kind == "reply" and row.ride_id is not None:
             ride = await session.get(Ride, row.ride_id)
             if ride is not None and ride.card_chat_id == row.chat_id:
@@ -766,12 +836,21 @@ class OutboxSender:
     async def _call(self, request: Request) -> int | None:
         if request.method == "edit":
             assert request.message_id is not None
-            assert not isinstance(request.markup, ReplyKeyboardMarkup), "cards have inline buttons"
+            markup = request.markup
+            assert markup is None or isinstance(markup, InlineKeyboardMarkup), "inline only"
+            if request.text is None:
+                await self.bot.edit_message_reply_markup(
+                    chat_id=request.chat_id,
+                    message_id=request.message_id,
+                    reply_markup=markup,
+                    request_timeout=REQUEST_TIMEOUT,
+                )
+                return request.message_id
             await self.bot.edit_message_text(
                 chat_id=request.chat_id,
                 message_id=request.message_id,
                 text=request.text,
-                reply_markup=request.markup,
+                reply_markup=markup,
                 request_timeout=REQUEST_TIMEOUT,
             )
             return request.message_id
@@ -780,6 +859,7 @@ class OutboxSender:
             if request.reply_to
             else None
         )
+        assert request.text is not None
         message = await self.bot.send_message(
             chat_id=request.chat_id,
             message_thread_id=request.topic_id,

@@ -8,6 +8,7 @@ Everything an update reads and writes, its state included, is one transaction.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -18,14 +19,22 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.dispatcher.event.bases import UNHANDLED
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import TelegramObject, Update, User
+from aiogram.types import CallbackQuery, TelegramObject, Update, User
+from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import Clock
+from bot.context import Context, Outbox, Replies
 from bot.db import current_session
 from bot.i18n import I18n
 from bot.storage.fsm import SqlStorage
@@ -41,26 +50,44 @@ class DatabaseMiddleware(BaseMiddleware):
 
     The update's inbox row is marked done in the same transaction, so a crash before the commit
     leaves the update to be handled again, and a handled update is never applied twice.
+
+    Nothing here or in a handler talks to Telegram while the transaction is open: the step's
+    messages are outbox rows committed with it, handed to the sender right after the commit
+    (`Replies`), and the pressed button's spinner is answered after the commit too. Updates
+    wait for one of `turns` before they open a session, so a burst larger than the connection
+    pool queues instead of failing.
     """
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         fsm: FSMContextMiddleware,
-        on_commit: Callable[[], None],
+        replies: Replies,
+        turns: int = 8,
     ):
         self.sessions = sessions
         self.fsm = fsm
-        self.on_commit = on_commit
+        self.replies = replies
+        self.turns = asyncio.Semaphore(turns)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         context = self.fsm.resolve_event_context(data["bot"], data)
         data["fsm_storage"] = self.fsm.storage
+        query = event.callback_query
+        answer = data["callback_answer"] = CallbackAnswer(answered=False) if query else None
         if context is None:
-            return await self._in_session(handler, event, data)
-        async with self.fsm.events_isolation.lock(key=context.key):
-            data["state"] = context
+            result = await self._in_turn(handler, event, data)
+        else:
+            async with self.fsm.events_isolation.lock(key=context.key):
+                data["state"] = context
+                result = await self._in_turn(handler, event, data)
+        if query is not None and answer is not None and result is not UNHANDLED:
+            await answer_press(data["bot"], query, answer)
+        return result
+
+    async def _in_turn(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
+        async with self.turns:
             return await self._in_session(handler, event, data)
 
     async def _in_session(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
@@ -84,6 +111,7 @@ class DatabaseMiddleware(BaseMiddleware):
                     # What aiogram's FSM middleware would have read, read in this transaction.
                     data["raw_state"] = await state.get_state()
                 data["session"] = session
+                outbox = data["outbox"] = Outbox(session, *_where(event))
                 result = await handler(event, data)
                 if isinstance(self.fsm.storage, SqlStorage):
                     await self.fsm.storage.flush()
@@ -110,15 +138,52 @@ class DatabaseMiddleware(BaseMiddleware):
                         await session.rollback()
                         _mark(receipt, "duplicate")
                         return UNHANDLED
+                if outbox.urgent:
+                    await session.flush()
+                urgent = [row.id for row in outbox.urgent]
                 await session.commit()
                 _mark(receipt, "done")
-                self.on_commit()
+                self.replies.committed(urgent)
                 return result
             except BaseException:
                 await session.rollback()
                 raise
             finally:
                 current_session.reset(token)
+
+
+def _where(event: Update) -> tuple[int | None, int | None]:
+    """The chat (and forum topic) an update came from: where the step's replies go."""
+    message = event.message or event.edited_message
+    if message is None and event.callback_query is not None:
+        pressed = event.callback_query.message
+        if pressed is not None:
+            topic = getattr(pressed, "message_thread_id", None)
+            is_topic = getattr(pressed, "is_topic_message", None)
+            return pressed.chat.id, topic if is_topic else None
+    if message is not None:
+        return message.chat.id, message.message_thread_id if message.is_topic_message else None
+    return None, None
+
+
+async def answer_press(bot: Bot, query: CallbackQuery, answer: CallbackAnswer) -> None:
+    """Stop the pressed button's spinner, after the step committed; never fail the step for it.
+
+    A press handled again after a restart is older than Telegram's window for answering it,
+    and a network error here loses only the spinner: the step itself is already saved."""
+    if answer.answered or answer.disabled:
+        return
+    answer.disable()
+    try:
+        await bot.answer_callback_query(
+            callback_query_id=query.id,
+            text=answer.text,
+            show_alert=answer.show_alert,
+            url=answer.url,
+            cache_time=answer.cache_time,
+        )
+    except (TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError):
+        log.info("a button press could not be answered")
 
 
 def _mark(receipt: Any, state: str) -> None:
@@ -128,15 +193,16 @@ def _mark(receipt: Any, state: str) -> None:
 
 
 class PersonMiddleware(BaseMiddleware):
-    """Find the person's account and bind a translator to their language.
+    """Find the person's account, bind a translator to their language, and build the context.
 
     Private chats create the account on first contact; in groups a person has no account
     (dispatchers act there under their Telegram id) and texts use the default language.
     """
 
-    def __init__(self, i18n: I18n, default_language: str) -> None:
+    def __init__(self, i18n: I18n, default_language: str, clock: Clock) -> None:
         self.i18n = i18n
         self.default_language = default_language
+        self.clock = clock
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
@@ -156,7 +222,25 @@ class PersonMiddleware(BaseMiddleware):
         data["account"] = account
         data["lang"] = lang or self.default_language
         data["language_chosen"] = lang is not None
-        data["t"] = self.i18n.translator(data["lang"])
+        t = data["t"] = self.i18n.translator(data["lang"])
+        outbox: Outbox = data["outbox"]
+        data["ctx"] = Context(
+            session=session,
+            account=account,
+            lang=data["lang"],
+            t=t,
+            i18n=self.i18n,
+            settings=data["settings"],
+            clock=self.clock,
+            now=self.clock.now(),
+            outbox=outbox,
+            data_key=data.get("data_key"),
+            state=data.get("state"),
+            chat_id=outbox.chat_id,
+            topic_id=outbox.topic_id,
+            user_id=user.id if user else None,
+            answer=data.get("callback_answer"),
+        )
         return await handler(event, data)
 
 

@@ -13,7 +13,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandSc
 
 from bot.app import App, create_app
 from bot.db import transaction
-from bot.delivery import OutboxSender
+from bot.delivery import Limits, OutboxSender
 from bot.districts import load_districts, sync_districts
 from bot.i18n import LANGUAGES, N_, I18n
 from bot.inbox import UpdateWorker, poll_updates
@@ -98,7 +98,14 @@ async def run_app(app: App, stop: asyncio.Event) -> None:
     worker = UpdateWorker(
         app.dp, app.bot, app.sessions, app.owner, on_enqueue=app.outbox_wakeup.set
     )
-    sender = OutboxSender(app.bot, app.sessions, app.i18n, app.owner, app.outbox_wakeup)
+    sender = OutboxSender(
+        app.bot,
+        app.sessions,
+        app.i18n,
+        app.owner,
+        replies=app.replies,
+        limits=Limits.from_settings(settings),
+    )
     app.extras.update(worker=worker, sender=sender)
     receive_stop = asyncio.Event()
     allowed = app.dp.resolve_used_update_types()

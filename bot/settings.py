@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     sweep_interval_seconds: int = Field(default=30, ge=1, le=3600)
     retention_days: int = Field(default=3 * 365, ge=30)
     process_name: str = ""
+    # Updates handled at once, each with its own database connection; more wait their turn.
+    database_pool_size: int = Field(default=8, ge=1, le=100)
+    # Telegram's sending limits, with a margin (the sender's `bot.delivery.Limits`). Tests shrink
+    # them; in production leave them be.
+    outbox_private_interval: float = Field(default=1.0, ge=0.0, le=60.0)
+    outbox_private_burst: int = Field(default=3, ge=1, le=20)
+    outbox_group_per_minute: int = Field(default=19, ge=1, le=100_000)
+    outbox_group_spacing: float = Field(default=3.0, ge=0.0, le=60.0)
+    outbox_global_per_second: int = Field(default=28, ge=1, le=100_000)
 
     @field_validator("bot_token")
     @classmethod

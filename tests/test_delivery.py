@@ -484,15 +484,21 @@ async def test_group_migrated_to_a_supergroup_is_followed(world: World) -> None:
 # -- pace ---------------------------------------------------------------------------------------
 
 
-async def test_private_chat_gets_at_most_one_message_a_second(world: World) -> None:
+async def test_private_chat_gets_a_short_burst_then_one_message_a_second(world: World) -> None:
+    """A step's answer and its next question arrive together; a longer run is paced to 1/s."""
     await person(world, 5008)
     async with world.sessions() as session, session.begin():
-        for n in range(3):
+        for n in range(5):
             enqueue_message(session, chat_id=5008, text=f"сообщение {n}")
     await delivered(world.sessions, world.sender)
     times = [r.time for r in sends(world.stand_in, 5008)]
-    assert len(times) == 3
-    assert all(b - a >= 0.95 for a, b in itertools.pairwise(times))
+    assert len(times) == 5
+    burst = world.sender.limits.private_burst
+    assert burst == 3
+    assert times[burst - 1] - times[0] < 0.5, "the first messages are not made to wait"
+    # Never more than `burst` messages in any window of `burst` seconds: 1/s on average.
+    for start in range(len(times) - burst):
+        assert times[start + burst] - times[start] >= burst * 0.95
 
 
 async def test_group_pace_is_a_sliding_window(world: World) -> None:

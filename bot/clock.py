@@ -1,0 +1,33 @@
+"""The one source of "now": injected into every update's context, every sweep and the sender.
+
+Tests and the benchmark pass a `FixedClock` to move time without sleeping; the bot runs on the
+`SystemClock`. Times are aware and in UTC; the configured zone turns them into local dates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock that stands still until a test moves it."""
+
+    def __init__(self, at: datetime) -> None:
+        assert at.tzinfo is not None, "a clock tells aware time"
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, by: timedelta) -> None:
+        self.at += by

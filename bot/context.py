@@ -1,0 +1,227 @@
+"""One typed context per update: what a step reads (the person, their language, the clock) and
+where it writes (the session, the outbox).
+
+A handler never talks to Telegram. Everything a step wants the person (or anyone else) to see is
+written as outbox rows in the step's own transaction, through `Context.reply`, `Context.edit`
+and friends; the rows meant for the person who is waiting are handed to this process's sender
+right after the commit (`Replies`), so they go out in milliseconds, and a step that is rolled
+back says nothing at all. The one exception is the answer to a button press (the spinner), which
+`bot.middlewares.DatabaseMiddleware` gives after the commit from `Context.answer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiogram.types import (
+    ForceReply,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessageUnion,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from aiogram.utils.callback_answer import CallbackAnswer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from models import OutboxMessage
+
+if TYPE_CHECKING:
+    from aiogram.fsm.context import FSMContext
+
+    from bot.i18n import I18n, Translator
+    from bot.services.crypto import DataKey
+    from bot.settings import Settings
+    from models import Account
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
+
+# Outbox kinds written here; `bot.delivery` sends them.
+SEND = "send"
+EDIT = "edit"
+
+
+def dump_markup(markup: Markup | None) -> dict[str, Any] | None:
+    """A keyboard as JSON for the outbox row, with its kind so it can be rebuilt exactly."""
+    if markup is None:
+        return None
+    kinds: dict[type, str] = {
+        InlineKeyboardMarkup: "inline",
+        ReplyKeyboardMarkup: "reply",
+        ReplyKeyboardRemove: "remove",
+        ForceReply: "force",
+    }
+    return {
+        "kind": kinds[type(markup)],
+        "data": markup.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def load_markup(stored: dict[str, Any] | None) -> Markup | None:
+    if not stored:
+        return None
+    kinds: dict[str, type[Markup]] = {
+        "inline": InlineKeyboardMarkup,
+        "reply": ReplyKeyboardMarkup,
+        "remove": ReplyKeyboardRemove,
+        "force": ForceReply,
+    }
+    return kinds[stored["kind"]].model_validate(stored["data"])
+
+
+class Replies:
+    """Outbox rows a step wrote for the person who is waiting; delivered right after the commit.
+
+    Shared between the update's middleware (which hands the committed row ids on) and the
+    process's sender (which takes them first, before anything else it has to send).
+    """
+
+    def __init__(self) -> None:
+        self.ready: list[int] = []
+        self.wakeup = asyncio.Event()
+
+    def committed(self, ids: list[int]) -> None:
+        if ids:
+            self.ready.extend(ids)
+        self.wakeup.set()
+
+    def take(self) -> list[int]:
+        ids, self.ready = self.ready, []
+        return ids
+
+
+@dataclass
+class Outbox:
+    """Writes the step's messages into the outbox, in the step's transaction."""
+
+    session: AsyncSession
+    chat_id: int | None = None
+    topic_id: int | None = None
+    urgent: list[OutboxMessage] = field(default_factory=list)
+
+    def send(
+        self,
+        chat_id: int,
+        text: str,
+        markup: Markup | None = None,
+        *,
+        topic_id: int | None = None,
+        urgent: bool = False,
+        reply_to: int | None = None,
+    ) -> OutboxMessage:
+        """A new message with a text already in the recipient's language."""
+        payload: dict[str, Any] = {"text": text}
+        if markup is not None:
+            payload["markup"] = dump_markup(markup)
+        if reply_to:
+            payload["reply_to"] = reply_to
+        return self._add(chat_id, topic_id, SEND, payload, urgent)
+
+    def edit(
+        self,
+        chat_id: int,
+        message_id: int,
+        text: str | None,
+        markup: Markup | None = None,
+        *,
+        urgent: bool = True,
+    ) -> OutboxMessage:
+        """Change a message the bot sent: its text and buttons, or (text None) its buttons only.
+
+        An edit that changes nothing, or of a message the person deleted, is an outcome the
+        sender accepts, not an error (a replayed step edits to what is already there)."""
+        payload: dict[str, Any] = {"message_id": message_id, "text": text}
+        payload["markup"] = dump_markup(markup)
+        return self._add(chat_id, None, EDIT, payload, urgent)
+
+    def _add(
+        self, chat_id: int, topic_id: int | None, kind: str, payload: dict[str, Any], urgent: bool
+    ) -> OutboxMessage:
+        row = OutboxMessage(chat_id=chat_id, topic_id=topic_id, kind=kind, payload=payload)
+        self.session.add(row)
+        if urgent:
+            self.urgent.append(row)
+        return row
+
+
+@dataclass
+class Context:
+    """Everything one update's handler needs; built by the middlewares for every update.
+
+    `account` is None only in group chats (dispatchers act there under their Telegram id);
+    `t` speaks the person's language (in a dispatcher group, the district's: see `Desk`).
+    """
+
+    session: AsyncSession
+    account: Account | None
+    lang: str
+    t: Translator
+    i18n: I18n
+    settings: Settings
+    clock: Clock
+    now: datetime
+    outbox: Outbox
+    data_key: DataKey | None
+    state: FSMContext | None = None
+    chat_id: int | None = None
+    topic_id: int | None = None
+    user_id: int | None = None
+    answer: CallbackAnswer | None = None
+
+    @property
+    def today(self) -> date:
+        return self.now.astimezone(self.settings.tz).date()
+
+    @property
+    def fsm(self) -> FSMContext:
+        assert self.state is not None, "a private chat or a group member always has a state"
+        return self.state
+
+    @property
+    def person(self) -> Account:
+        assert self.account is not None, "private chats always have an account"
+        return self.account
+
+    # -- what the person sees ----------------------------------------------------------------
+
+    def reply(self, text: str, markup: Markup | None = None) -> OutboxMessage:
+        """A message to the chat the update came from, delivered as soon as the step commits."""
+        assert self.chat_id is not None
+        return self.outbox.send(self.chat_id, text, markup, topic_id=self.topic_id, urgent=True)
+
+    def reply_to(self, message_id: int, text: str, markup: Markup | None = None) -> OutboxMessage:
+        """A reply quoting one message of this chat (a dispatcher's typed answer, a card)."""
+        assert self.chat_id is not None
+        return self.outbox.send(
+            self.chat_id, text, markup, topic_id=self.topic_id, urgent=True, reply_to=message_id
+        )
+
+    def send(self, chat_id: int, text: str, markup: Markup | None = None) -> OutboxMessage:
+        """A message to another chat, at Telegram's pace (already in that person's language)."""
+        return self.outbox.send(chat_id, text, markup, urgent=chat_id == self.chat_id)
+
+    def edit(
+        self,
+        message: MaybeInaccessibleMessageUnion | None,
+        text: str,
+        markup: Markup | None = None,
+    ) -> None:
+        """Replace the text (and buttons) of the message whose button was pressed."""
+        if message is not None:
+            self.outbox.edit(message.chat.id, message.message_id, text, markup)
+
+    def edit_markup(
+        self, message: MaybeInaccessibleMessageUnion | None, markup: Markup | None = None
+    ) -> None:
+        """Replace (or with None remove) the buttons of the pressed message, keeping its text."""
+        if message is not None:
+            self.outbox.edit(message.chat.id, message.message_id, None, markup)
+
+    def toast(self, text: str, *, alert: bool = False) -> None:
+        """The answer to the pressed button: a short notice, or a pop-up to confirm."""
+        if self.answer is not None:
+            self.answer.text = text
+            self.answer.show_alert = alert
