@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
-from aiogram.utils.callback_answer import CallbackAnswer
-from sqlalchemy.ext.asyncio import AsyncSession
+from aiogram.types import CallbackQuery, Message
 
 from bot.callbacks.booking import (
     CalendarAction,
@@ -29,6 +26,7 @@ from bot.callbacks.booking import (
     SummaryField,
     SummaryPress,
 )
+from bot.context import Context
 from bot.filters import Button
 from bot.i18n import LANGUAGES, N_, I18n, Translator
 from bot.keyboards import booking as kb
@@ -39,9 +37,8 @@ from bot.services.booking_rules import weekday_msg
 from bot.services.i18n_types import Reason
 from bot.services.outbox import enqueue_message
 from bot.services.rides import Actor
-from bot.settings import Settings
 from bot.states.booking import Booking, BookingData, load_booking, save_booking
-from models import Account, District, Ride, Rider, utcnow
+from models import District, Ride, Rider
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -58,57 +55,16 @@ NO_DATES = Reason("no_dates", N_("Sorry, no date can be booked now. Please call 
 ALREADY_BOOKED = N_("This request was already sent: ride {number}. Nothing new was booked.")
 
 
-@dataclass
-class Ctx:
-    """What every step needs: the chat, the person's language, the database, the time."""
-
-    bot: Bot
-    chat_id: int
-    t: Translator
-    i18n: I18n
-    session: AsyncSession
-    account: Account
-    settings: Settings
-    state: FSMContext
-    now: datetime
-
-    @property
-    def today(self) -> date:
-        return self.now.astimezone(self.settings.tz).date()
-
-    async def send(
-        self, text: str, markup: ReplyKeyboardMarkup | InlineKeyboardMarkup | None = None
-    ) -> Message:
-        return await self.bot.send_message(self.chat_id, text, reply_markup=markup)
-
-    async def rider(self, data: BookingData) -> Rider | None:
-        if data.rider_id is None:
-            return None
-        return await booking.rider_for(self.session, self.account, data.rider_id)
-
-    async def district(self, rider: Rider) -> District:
-        district = await self.session.get(District, rider.district_id)
-        assert district is not None, "a rider's district comes from the districts file"
-        return district
+async def rider_of(ctx: Context, data: BookingData) -> Rider | None:
+    if data.rider_id is None:
+        return None
+    return await booking.rider_for(ctx.session, ctx.person, data.rider_id)
 
 
-def make_ctx(
-    bot: Bot,
-    chat_id: int,
-    t: Translator,
-    i18n: I18n,
-    session: AsyncSession,
-    account: Account,
-    settings: Settings,
-    state: FSMContext,
-) -> Ctx:
-    return Ctx(bot, chat_id, t, i18n, session, account, settings, state, utcnow())
-
-
-def alert(answer: CallbackAnswer, text: str) -> None:
-    """The press is answered once, by the middleware, with this text in a pop-up."""
-    answer.text = text
-    answer.show_alert = True
+async def district_of(ctx: Context, rider: Rider) -> District:
+    district = await ctx.session.get(District, rider.district_id)
+    assert district is not None, "a rider's district comes from the districts file"
+    return district
 
 
 def chosen(i18n: I18n, text: str | None, msgid: str) -> bool:
@@ -133,17 +89,17 @@ Parsed = BookingData | Reason | None
 @dataclass(frozen=True)
 class Step:
     state: State
-    ask: Callable[[Ctx, BookingData, Rider], Awaitable[None]]
-    parse: Callable[[Message, Ctx, BookingData, Rider], Awaitable[Parsed]]
-    hint: Callable[[Ctx, BookingData], str]
+    ask: Callable[[Context, BookingData, Rider], Awaitable[None]]
+    parse: Callable[[Message, Context, BookingData, Rider], Awaitable[Parsed]]
+    hint: Callable[[Context, BookingData], str]
     location: bool = False
 
 
-def pick_hint(ctx: Ctx, data: BookingData) -> str:
+def pick_hint(ctx: Context, data: BookingData) -> str:
     return ctx.t(PICK_BUTTON)
 
 
-def address_hint(ctx: Ctx, data: BookingData) -> str:
+def address_hint(ctx: Context, data: BookingData) -> str:
     return ctx.t("Type the address in words, for example: Abay street 12, flat 5.")
 
 
@@ -161,17 +117,19 @@ def rider_label(rider: Rider, riders: list[Rider]) -> str:
     return rider.full_name
 
 
-async def ask_rider(ctx: Ctx, data: BookingData, rider: Rider | None) -> None:
-    riders = await booking.riders_for(ctx.session, ctx.account)
+async def ask_rider(ctx: Context, data: BookingData, rider: Rider | None) -> None:
+    riders = await booking.riders_for(ctx.session, ctx.person)
     labels = [rider_label(r, riders) for r in riders]
-    await ctx.send(
+    ctx.reply(
         ctx.t("Who is the ride for?"),
         kb.choice_keyboard(ctx.t, labels, back=has_back(data, Booking.rider)),
     )
 
 
-async def parse_rider(message: Message, ctx: Ctx, data: BookingData, _: Rider | None) -> Parsed:
-    riders = await booking.riders_for(ctx.session, ctx.account)
+async def parse_rider(
+    message: Message, ctx: Context, data: BookingData, _: Rider | None
+) -> Parsed:
+    riders = await booking.riders_for(ctx.session, ctx.person)
     text = " ".join((message.text or "").split()).casefold()
     found = [
         r for r in riders if text in (rider_label(r, riders).casefold(), r.full_name.casefold())
@@ -179,7 +137,7 @@ async def parse_rider(message: Message, ctx: Ctx, data: BookingData, _: Rider | 
     if len(found) != 1:
         return None
     picked = found[0]
-    reason = booking.check_rider(picked, await ctx.district(picked), ctx.now, ctx.settings.tz)
+    reason = booking.check_rider(picked, await district_of(ctx, picked), ctx.now, ctx.settings.tz)
     if reason is not None:
         return reason
     changes: dict[str, object] = {"rider_id": picked.id}
@@ -191,17 +149,17 @@ async def parse_rider(message: Message, ctx: Ctx, data: BookingData, _: Rider | 
 # pickup
 
 
-async def ask_pickup(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+async def ask_pickup(ctx: Context, data: BookingData, rider: Rider) -> None:
     t = ctx.t
     text = t("Where should the car pick {name} up?", name=rider.full_name)
     if rider.home_address:
         text += "\n" + t("Home address: {address}", address=rider.home_address)
     text += "\n" + t("Press a button, type another address, or send a location pin.")
     back = has_back(data, Booking.pickup)
-    await ctx.send(text, kb.pickup_keyboard(t, has_home=bool(rider.home_address), back=back))
+    ctx.reply(text, kb.pickup_keyboard(t, has_home=bool(rider.home_address), back=back))
 
 
-async def parse_pickup(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_pickup(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
     if message.location is not None:
         return data.model_copy(
             update={
@@ -234,8 +192,8 @@ async def parse_pickup(message: Message, ctx: Ctx, data: BookingData, rider: Rid
     )
 
 
-async def ask_pickup_details(ctx: Ctx, data: BookingData, rider: Rider) -> None:
-    await ctx.send(
+async def ask_pickup_details(ctx: Context, data: BookingData, rider: Rider) -> None:
+    ctx.reply(
         ctx.t(
             "Got the location. Please add the address in words (street, house, entrance) so "
             "the driver finds the place, or press Skip."
@@ -245,7 +203,7 @@ async def ask_pickup_details(ctx: Ctx, data: BookingData, rider: Rider) -> None:
 
 
 async def parse_pickup_details(
-    message: Message, ctx: Ctx, data: BookingData, rider: Rider
+    message: Message, ctx: Context, data: BookingData, rider: Rider
 ) -> Parsed:
     if chosen(ctx.i18n, message.text, SKIP):
         where = ctx.t(
@@ -265,7 +223,7 @@ def offer_home(data: BookingData, rider: Rider) -> bool:
     return bool(rider.home_address) and data.pickup_address != rider.home_address
 
 
-async def ask_destination(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+async def ask_destination(ctx: Context, data: BookingData, rider: Rider) -> None:
     recent = [
         d
         for d in await booking.recent_destinations(ctx.session, rider.id)
@@ -274,12 +232,12 @@ async def ask_destination(ctx: Ctx, data: BookingData, rider: Rider) -> None:
     text = ctx.t("Where to? Type the address or the place, for example: Regional hospital.")
     if recent:
         text += "\n" + ctx.t("Or choose one of the recent destinations below.")
-    await ctx.send(
-        text, kb.destination_keyboard(ctx.t, recent, offer_home=offer_home(data, rider))
-    )
+    ctx.reply(text, kb.destination_keyboard(ctx.t, recent, offer_home=offer_home(data, rider)))
 
 
-async def parse_destination(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_destination(
+    message: Message, ctx: Context, data: BookingData, rider: Rider
+) -> Parsed:
     if chosen(ctx.i18n, message.text, kb.HOME) and offer_home(data, rider):
         value: str | Reason = rider.home_address
     else:
@@ -297,11 +255,11 @@ async def parse_destination(message: Message, ctx: Ctx, data: BookingData, rider
 # purpose
 
 
-async def ask_purpose(ctx: Ctx, data: BookingData, rider: Rider) -> None:
-    await ctx.send(ctx.t("What is the trip for?"), kb.purpose_keyboard(ctx.t))
+async def ask_purpose(ctx: Context, data: BookingData, rider: Rider) -> None:
+    ctx.reply(ctx.t("What is the trip for?"), kb.purpose_keyboard(ctx.t))
 
 
-async def parse_purpose(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_purpose(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
     for code, msgid in PURPOSE_LABELS.items():
         if chosen(ctx.i18n, message.text, msgid):
             return data.model_copy(update={"purpose": code})
@@ -311,15 +269,15 @@ async def parse_purpose(message: Message, ctx: Ctx, data: BookingData, rider: Ri
 # date
 
 
-def quick_label(ctx: Ctx, day: date) -> str:
+def quick_label(ctx: Context, day: date) -> str:
     if day == ctx.today + timedelta(days=1):
         return ctx.t("Tomorrow, {day}", day=day_text(ctx.t, day))
     return day_text(ctx.t, day)
 
 
-async def ask_date(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+async def ask_date(ctx: Context, data: BookingData, rider: Rider) -> None:
     t = ctx.t
-    district = await ctx.district(rider)
+    district = await district_of(ctx, rider)
     days = booking.bookable_days(rider, district, ctx.now, ctx.settings.tz)
     if not days:
         reason = booking.check_rider(rider, district, ctx.now, ctx.settings.tz)
@@ -333,19 +291,19 @@ async def ask_date(ctx: Ctx, data: BookingData, rider: Rider) -> None:
         example=days[0].strftime("%d.%m"),
     )
     quick = [quick_label(ctx, d) for d in days[:QUICK_DATES]]
-    await ctx.send(text, kb.date_keyboard(t, quick, back=has_back(data, Booking.date)))
+    ctx.reply(text, kb.date_keyboard(t, quick, back=has_back(data, Booking.date)))
     first = days[0]
-    await ctx.send(
+    ctx.reply(
         t("Or pick a day in the calendar:"),
         kb.calendar_keyboard(t, first.year, first.month, days),
     )
 
 
-def date_hint(ctx: Ctx, data: BookingData) -> str:
+def date_hint(ctx: Context, data: BookingData) -> str:
     return ctx.t(DATE_FORMAT, example=(ctx.today + timedelta(days=2)).strftime("%d.%m"))
 
 
-async def parse_date(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_date(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
     text = message.text or ""
     if chosen(ctx.i18n, text, kb.TOMORROW):
         day: date | None = ctx.today + timedelta(days=1)
@@ -356,9 +314,9 @@ async def parse_date(message: Message, ctx: Ctx, data: BookingData, rider: Rider
     return await with_day(ctx, data, rider, day)
 
 
-async def with_day(ctx: Ctx, data: BookingData, rider: Rider, day: date) -> Parsed:
+async def with_day(ctx: Context, data: BookingData, rider: Rider, day: date) -> Parsed:
     """The draft on this date; a pickup or return time that no longer fits is asked again."""
-    district = await ctx.district(rider)
+    district = await district_of(ctx, rider)
     reason = booking.check_day(rider, district, day, ctx.now, ctx.settings.tz)
     if reason is not None:
         return reason
@@ -384,13 +342,13 @@ async def with_day(ctx: Ctx, data: BookingData, rider: Rider, day: date) -> Pars
 # time
 
 
-def time_hint(ctx: Ctx, data: BookingData) -> str:
+def time_hint(ctx: Context, data: BookingData) -> str:
     return ctx.t(TIME_FORMAT)
 
 
-async def ask_time(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+async def ask_time(ctx: Context, data: BookingData, rider: Rider) -> None:
     assert data.day is not None
-    district = await ctx.district(rider)
+    district = await district_of(ctx, rider)
     rules = booking.rules_of(district)
     slots = booking.pickup_slots(district, data.day, ctx.now, ctx.settings.tz)
     text = ctx.t(
@@ -400,14 +358,14 @@ async def ask_time(ctx: Ctx, data: BookingData, rider: Rider) -> None:
         start=fmt_time(rules.service_start),
         end=fmt_time(rules.service_end),
     )
-    await ctx.send(text, kb.time_keyboard(ctx.t, [fmt_time(s) for s in slots]))
+    ctx.reply(text, kb.time_keyboard(ctx.t, [fmt_time(s) for s in slots]))
 
 
-async def parse_time(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_time(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
     at = booking.parse_time(message.text or "")
     if at is None or data.day is None:
         return None
-    district = await ctx.district(rider)
+    district = await district_of(ctx, rider)
     tz = ctx.settings.tz
     reason = booking.check_time(district, data.day, at, ctx.now, tz)
     if reason is not None:
@@ -423,14 +381,14 @@ async def parse_time(message: Message, ctx: Ctx, data: BookingData, rider: Rider
 # the way back
 
 
-async def ask_return(ctx: Ctx, data: BookingData, rider: Rider) -> None:
-    await ctx.send(ctx.t("Do you need a ride back the same day?"), kb.return_keyboard(ctx.t))
+async def ask_return(ctx: Context, data: BookingData, rider: Rider) -> None:
+    ctx.reply(ctx.t("Do you need a ride back the same day?"), kb.return_keyboard(ctx.t))
 
 
-async def parse_return(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_return(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
     if chosen(ctx.i18n, message.text, kb.RETURN_YES):
         assert data.day is not None and data.pickup_time is not None
-        district = await ctx.district(rider)
+        district = await district_of(ctx, rider)
         tz = ctx.settings.tz
         if not booking.return_slots(district, data.day, data.pickup_time, ctx.now, tz):
             return Reason(
@@ -443,9 +401,9 @@ async def parse_return(message: Message, ctx: Ctx, data: BookingData, rider: Rid
     return None
 
 
-async def ask_return_time(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+async def ask_return_time(ctx: Context, data: BookingData, rider: Rider) -> None:
     assert data.day is not None and data.pickup_time is not None
-    district = await ctx.district(rider)
+    district = await district_of(ctx, rider)
     slots = booking.return_slots(district, data.day, data.pickup_time, ctx.now, ctx.settings.tz)
     text = ctx.t(
         "At what time should the car pick {name} up for the way back from {place}? "
@@ -453,14 +411,16 @@ async def ask_return_time(ctx: Ctx, data: BookingData, rider: Rider) -> None:
         name=rider.full_name,
         place=data.destination or "",
     )
-    await ctx.send(text, kb.time_keyboard(ctx.t, [fmt_time(s) for s in slots]))
+    ctx.reply(text, kb.time_keyboard(ctx.t, [fmt_time(s) for s in slots]))
 
 
-async def parse_return_time(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_return_time(
+    message: Message, ctx: Context, data: BookingData, rider: Rider
+) -> Parsed:
     at = booking.parse_time(message.text or "")
     if at is None or data.day is None or data.pickup_time is None:
         return None
-    district = await ctx.district(rider)
+    district = await district_of(ctx, rider)
     reason = booking.check_return_time(
         district, data.day, data.pickup_time, at, ctx.now, ctx.settings.tz
     )
@@ -502,18 +462,18 @@ def party_options(district: District, rider: Rider) -> list[tuple[bool, int]]:
     return choices
 
 
-async def ask_party(ctx: Ctx, data: BookingData, rider: Rider) -> None:
-    options = party_options(await ctx.district(rider), rider)
+async def ask_party(ctx: Context, data: BookingData, rider: Rider) -> None:
+    options = party_options(await district_of(ctx, rider), rider)
     labels = [party_text(ctx.t, a, c) for a, c in options]
-    await ctx.send(
+    ctx.reply(
         ctx.t("Who rides along with {name}?", name=rider.full_name),
         kb.choice_keyboard(ctx.t, labels),
     )
 
 
-async def parse_party(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_party(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
     text = (message.text or "").strip()
-    for assistant, companions in party_options(await ctx.district(rider), rider):
+    for assistant, companions in party_options(await district_of(ctx, rider), rider):
         texts = {
             party_text(ctx.i18n.translator(lang), assistant, companions) for lang in LANGUAGES
         }
@@ -525,8 +485,8 @@ async def parse_party(message: Message, ctx: Ctx, data: BookingData, rider: Ride
 # wheelchair
 
 
-async def ask_wheelchair(ctx: Ctx, data: BookingData, rider: Rider) -> None:
-    await ctx.send(
+async def ask_wheelchair(ctx: Context, data: BookingData, rider: Rider) -> None:
+    ctx.reply(
         ctx.t(
             "Will {name} travel in a wheelchair on this ride? Then a car with a ramp or lift "
             "will come.",
@@ -536,7 +496,9 @@ async def ask_wheelchair(ctx: Ctx, data: BookingData, rider: Rider) -> None:
     )
 
 
-async def parse_wheelchair(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_wheelchair(
+    message: Message, ctx: Context, data: BookingData, rider: Rider
+) -> Parsed:
     if chosen(ctx.i18n, message.text, kb.WHEELCHAIR_YES):
         return data.model_copy(update={"wheelchair": True})
     if chosen(ctx.i18n, message.text, kb.WHEELCHAIR_NO):
@@ -547,8 +509,8 @@ async def parse_wheelchair(message: Message, ctx: Ctx, data: BookingData, rider:
 # comment
 
 
-async def ask_comment(ctx: Ctx, data: BookingData, rider: Rider) -> None:
-    await ctx.send(
+async def ask_comment(ctx: Context, data: BookingData, rider: Rider) -> None:
+    ctx.reply(
         ctx.t(
             "Anything the dispatcher or driver should know? For example: entrance 2, 5th floor, "
             "no lift. Type it (up to {limit} characters) or press Skip.",
@@ -558,7 +520,7 @@ async def ask_comment(ctx: Ctx, data: BookingData, rider: Rider) -> None:
     )
 
 
-async def parse_comment(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_comment(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
     if chosen(ctx.i18n, message.text, SKIP):
         return data.model_copy(update={"comment": ""})
     value = booking.clean_text(message.text, limit=booking.MAX_COMMENT)
@@ -567,14 +529,14 @@ async def parse_comment(message: Message, ctx: Ctx, data: BookingData, rider: Ri
     return data.model_copy(update={"comment": value})
 
 
-def comment_hint(ctx: Ctx, data: BookingData) -> str:
+def comment_hint(ctx: Context, data: BookingData) -> str:
     return ctx.t("Type the comment, or press Skip.")
 
 
 # summary
 
 
-def summary_text(ctx: Ctx, data: BookingData, rider: Rider) -> str:
+def summary_text(ctx: Context, data: BookingData, rider: Rider) -> str:
     t = ctx.t
     assert data.day is not None and data.pickup_time is not None
     lines = [
@@ -602,25 +564,25 @@ def summary_fields(data: BookingData) -> list[SummaryField]:
     return fields
 
 
-async def ask_summary(ctx: Ctx, data: BookingData, rider: Rider) -> None:
+async def ask_summary(ctx: Context, data: BookingData, rider: Rider) -> None:
     """A new key per summary shown: its buttons confirm this version of the request only."""
     key = booking.new_request_key()
     fresh = data.model_copy(update={"request_key": key, "editing": True})
-    await save_booking(ctx.state, fresh)
-    await ctx.send(
+    await save_booking(ctx.fsm, fresh)
+    ctx.reply(
         ctx.t("Almost done. Check the request and press “Confirm the request”."),
         kb.summary_reply_keyboard(ctx.t),
     )
-    await ctx.send(
+    ctx.reply(
         summary_text(ctx, fresh, rider), kb.summary_inline(ctx.t, key, summary_fields(fresh))
     )
 
 
-async def parse_summary(message: Message, ctx: Ctx, data: BookingData, rider: Rider) -> Parsed:
+async def parse_summary(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
     return None
 
 
-def summary_hint(ctx: Ctx, data: BookingData) -> str:
+def summary_hint(ctx: Context, data: BookingData) -> str:
     return ctx.t("Press “Confirm the request”, or a “Change” button under the summary.")
 
 
@@ -707,9 +669,9 @@ def previous(state: State, data: BookingData) -> State | None:
     return None
 
 
-async def go_to(ctx: Ctx, data: BookingData, state: State, rider: Rider | None) -> None:
-    await ctx.state.set_state(state)
-    await save_booking(ctx.state, data)
+async def go_to(ctx: Context, data: BookingData, state: State, rider: Rider | None) -> None:
+    await ctx.fsm.set_state(state)
+    await save_booking(ctx.fsm, data)
     step = BY_STATE[state.state or ""]
     if rider is None:
         await ask_rider(ctx, data, None)
@@ -717,9 +679,9 @@ async def go_to(ctx: Ctx, data: BookingData, state: State, rider: Rider | None) 
     await step.ask(ctx, data, rider)
 
 
-async def leave(ctx: Ctx, text: str) -> None:
-    await ctx.state.clear()
-    await ctx.send(text, main_menu(ctx.t))
+async def leave(ctx: Context, text: str) -> None:
+    await ctx.fsm.clear()
+    ctx.reply(text, main_menu(ctx.t))
 
 
 # -- entry points -------------------------------------------------------------------------------
@@ -727,48 +689,40 @@ async def leave(ctx: Ctx, text: str) -> None:
 
 @router.message(Command("book"), StateFilter("*"))
 @router.message(Button(BOOK), StateFilter("*"))
-async def start_booking(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    settings: Settings,
-    bot: Bot,
-) -> None:
-    ctx = make_ctx(bot, message.chat.id, t, i18n, session, account, settings, state)
-    await state.clear()
+async def start_booking(message: Message, ctx: Context) -> None:
+    await ctx.fsm.clear()
     await begin(ctx, BookingData())
 
 
-async def begin(ctx: Ctx, data: BookingData) -> None:
+async def begin(ctx: Context, data: BookingData) -> None:
     """Start (or restart with a prefilled draft) at the first question that needs an answer."""
-    riders = await booking.riders_for(ctx.session, ctx.account)
+    riders = await booking.riders_for(ctx.session, ctx.person)
     if not riders:
         await leave(ctx, booking.NO_RIDERS.render(ctx.t))
         return
     data = data.model_copy(update={"several_riders": len(riders) > 1})
     if data.rider_id is None and len(riders) == 1:
         data = data.model_copy(update={"rider_id": riders[0].id})
-    rider = await ctx.rider(data)
+    rider = await rider_of(ctx, data)
     if data.rider_id is not None and rider is None:
         await leave(ctx, booking.NOT_YOUR_RIDER.render(ctx.t))
         return
     if rider is not None:
-        reason = booking.check_rider(rider, await ctx.district(rider), ctx.now, ctx.settings.tz)
+        reason = booking.check_rider(
+            rider, await district_of(ctx, rider), ctx.now, ctx.settings.tz
+        )
         if reason is not None and not data.several_riders:
             await leave(ctx, reason.render(ctx.t))
             return
         if reason is not None:
-            await ctx.send(reason.render(ctx.t))
+            ctx.reply(reason.render(ctx.t))
             data = data.model_copy(update={"rider_id": None})
             rider = None
     target = first_unanswered(data) or Booking.summary
     await go_to(ctx, data, target, rider)
 
 
-async def begin_from_ride(ctx: Ctx, ride: Ride, *, reverse: bool) -> None:
+async def begin_from_ride(ctx: Context, ride: Ride, *, reverse: bool) -> None:
     """Book the way back (addresses swapped) or the same ride again: only date and time asked."""
     data = BookingData(
         rider_id=ride.rider_id,
@@ -785,7 +739,7 @@ async def begin_from_ride(ctx: Ctx, ride: Ride, *, reverse: bool) -> None:
         return_of=ride.id if reverse else None,
         editing=True,
     )
-    await ctx.state.clear()
+    await ctx.fsm.clear()
     await begin(ctx, data)
 
 
@@ -793,24 +747,15 @@ async def begin_from_ride(ctx: Ctx, ride: Ride, *, reverse: bool) -> None:
 
 
 @router.message(StateFilter(Booking))
-async def on_answer(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    settings: Settings,
-    bot: Bot,
-) -> None:
+async def on_answer(message: Message, ctx: Context) -> None:
     """Every answer of every step: Back, bad input, or the next question."""
-    ctx = make_ctx(bot, message.chat.id, t, i18n, session, account, settings, state)
-    data = await load_booking(state)
-    step = BY_STATE.get(await state.get_state() or "")
+    t, i18n = ctx.t, ctx.i18n
+    data = await load_booking(ctx.fsm)
+    step = BY_STATE.get(await ctx.fsm.get_state() or "")
     if step is None:
         await leave(ctx, t("Main menu."))
         return
-    rider = await ctx.rider(data)
+    rider = await rider_of(ctx, data)
     if rider is None and step.state != Booking.rider:
         await leave(ctx, booking.NOT_YOUR_RIDER.render(t))
         return
@@ -826,49 +771,37 @@ async def on_answer(
         await confirm(ctx, data, data.request_key or "", rider)
         return
     if not message.text and not (step.location and message.location):
-        await ctx.send(t(NOT_TEXT) + "\n" + step.hint(ctx, data))
+        ctx.reply(t(NOT_TEXT) + "\n" + step.hint(ctx, data))
         return
     if rider is None:
         result = await parse_rider(message, ctx, data, rider)
     else:
         result = await step.parse(message, ctx, data, rider)
     if result is None:
-        await ctx.send(step.hint(ctx, data))
+        ctx.reply(step.hint(ctx, data))
         return
     if isinstance(result, Reason):
-        await ctx.send(result.render(t))
+        ctx.reply(result.render(t))
         return
     if step.state == Booking.rider:
-        rider = await ctx.rider(result)
+        rider = await rider_of(ctx, result)
     await go_to(ctx, result, following(step.state, result), rider)
 
 
 @router.callback_query(Booking.date, CalendarPick.filter())
-async def on_calendar(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: CalendarPick,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    settings: Settings,
-    bot: Bot,
-) -> None:
-    ctx = make_ctx(bot, account.telegram_id, t, i18n, session, account, settings, state)
-    data = await load_booking(state)
-    rider = await ctx.rider(data)
+async def on_calendar(query: CallbackQuery, callback_data: CalendarPick, ctx: Context) -> None:
+    t = ctx.t
+    data = await load_booking(ctx.fsm)
+    rider = await rider_of(ctx, data)
     if rider is None:
-        alert(callback_answer, t(OLD_CALENDAR))
+        ctx.toast(t(OLD_CALENDAR), alert=True)
         return
-    days = booking.bookable_days(rider, await ctx.district(rider), ctx.now, settings.tz)
+    days = booking.bookable_days(rider, await district_of(ctx, rider), ctx.now, ctx.settings.tz)
     if callback_data.action == CalendarAction.MONTH:
-        if isinstance(query.message, Message) and any(
-            (d.year, d.month) == (callback_data.year, callback_data.month) for d in days
-        ):
-            await query.message.edit_reply_markup(
-                reply_markup=kb.calendar_keyboard(t, callback_data.year, callback_data.month, days)
+        if any((d.year, d.month) == (callback_data.year, callback_data.month) for d in days):
+            ctx.edit_markup(
+                query.message,
+                kb.calendar_keyboard(t, callback_data.year, callback_data.month, days),
             )
         return
     if callback_data.action == CalendarAction.CLOSED or not days:
@@ -881,57 +814,43 @@ async def on_calendar(
             if days
             else NO_DATES.render(t)
         )
-        alert(callback_answer, window)
+        ctx.toast(window, alert=True)
         return
     try:
         day = date(callback_data.year, callback_data.month, callback_data.day)
     except ValueError:
-        alert(callback_answer, t(OLD_CALENDAR))
+        ctx.toast(t(OLD_CALENDAR), alert=True)
         return
     result = await with_day(ctx, data, rider, day)
     if not isinstance(result, BookingData):
-        alert(callback_answer, result.render(t) if result else t(OLD_CALENDAR))
+        ctx.toast(result.render(t) if result else t(OLD_CALENDAR), alert=True)
         return
-    if isinstance(query.message, Message):
-        await query.message.edit_text(
-            t("Date: {value}", value=day_text(t, day)), reply_markup=None
-        )
+    ctx.edit(query.message, t("Date: {value}", value=day_text(t, day)))
     await go_to(ctx, result, following(Booking.date, result), rider)
 
 
 @router.callback_query(CalendarPick.filter(), StateFilter("*"))
-async def on_old_calendar(
-    query: CallbackQuery, callback_answer: CallbackAnswer, t: Translator
-) -> None:
+async def on_old_calendar(query: CallbackQuery, ctx: Context) -> None:
     """A calendar left on screen after the date was typed, or from an earlier booking."""
-    alert(callback_answer, t(OLD_CALENDAR))
+    ctx.toast(ctx.t(OLD_CALENDAR), alert=True)
 
 
 @router.callback_query(SummaryPress.filter(), StateFilter("*"))
 async def on_summary_button(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: SummaryPress,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    settings: Settings,
-    bot: Bot,
+    query: CallbackQuery, callback_data: SummaryPress, ctx: Context
 ) -> None:
     """Confirm or change; a button of an older summary (or an already sent one) does nothing."""
-    ctx = make_ctx(bot, account.telegram_id, t, i18n, session, account, settings, state)
-    data = await load_booking(state)
-    current = await state.get_state() == Booking.summary.state
+    t = ctx.t
+    data = await load_booking(ctx.fsm)
+    current = await ctx.fsm.get_state() == Booking.summary.state
     if not current or data.request_key != callback_data.key:
-        existing = await booking.ride_by_key(session, callback_data.key)
+        existing = await booking.ride_by_key(ctx.session, callback_data.key)
         if existing is not None:
-            alert(callback_answer, t(ALREADY_BOOKED, number=existing.number))
+            ctx.toast(t(ALREADY_BOOKED, number=existing.number), alert=True)
         else:
-            alert(callback_answer, t(OUT_OF_DATE))
+            ctx.toast(t(OUT_OF_DATE), alert=True)
         return
-    rider = await ctx.rider(data)
+    rider = await rider_of(ctx, data)
     if rider is None:
         await leave(ctx, booking.NOT_YOUR_RIDER.render(t))
         return
@@ -940,12 +859,12 @@ async def on_summary_button(
         return
     target = FIELD_STEPS.get(callback_data.field)
     if target is None or (target == Booking.rider and not data.several_riders):
-        alert(callback_answer, t(OUT_OF_DATE))
+        ctx.toast(t(OUT_OF_DATE), alert=True)
         return
     await go_to(ctx, data, target, rider)
 
 
-async def confirm(ctx: Ctx, data: BookingData, key: str, rider: Rider) -> None:
+async def confirm(ctx: Context, data: BookingData, key: str, rider: Rider) -> None:
     """Create the ride (and its way back) once; a refusal keeps the summary to change things."""
     t = ctx.t
     incomplete = first_unanswered(data)
@@ -968,29 +887,30 @@ async def confirm(ctx: Ctx, data: BookingData, key: str, rider: Rider) -> None:
         comment=data.comment or "",
         return_of=data.return_of,
         request_key=key,
-        booked_by=ctx.account.id,
+        booked_by=ctx.person.id,
     )
-    kind = "rider" if rider.account_id == ctx.account.id else "representative"
-    actor = Actor(kind, ctx.account.telegram_id, ctx.account.display_name)
+    kind = "rider" if rider.account_id == ctx.person.id else "representative"
+    actor = Actor(kind, ctx.person.telegram_id, ctx.person.display_name)
     result = await booking.create_booking(ctx.session, draft, actor, ctx.now, tz=ctx.settings.tz)
     if result.reason is not None or result.ride is None:
         reason = result.reason.render(t) if result.reason else t(OUT_OF_DATE)
-        await ctx.send(reason + "\n" + t("Change the request with the buttons under the summary."))
+        ctx.reply(reason + "\n" + t("Change the request with the buttons under the summary."))
         return
-    await ctx.state.clear()
+    await ctx.fsm.clear()
     # Queued with the ride, not sent from here: if this process dies before the commit, the
     # replayed press books once and the rider reads one confirmation with the real number.
-    enqueue_message(
+    confirmation = enqueue_message(
         ctx.session,
-        chat_id=ctx.chat_id,
+        chat_id=ctx.person.telegram_id,
         text=booked_text(ctx, result, rider),
-        account_id=ctx.account.id,
+        account_id=ctx.person.id,
         keyboard="main_menu",
         ride_id=result.ride.id,
     )
+    ctx.outbox.hurry(confirmation)
 
 
-def booked_text(ctx: Ctx, result: booking.BookingResult, rider: Rider) -> str:
+def booked_text(ctx: Context, result: booking.BookingResult, rider: Rider) -> str:
     t = ctx.t
     ride = result.ride
     assert ride is not None

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.callback_answer import CallbackAnswer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.booking import RideAction, RidePress
+from bot.context import Context
 from bot.filters import Button
-from bot.i18n import N_, I18n, Translator
+from bot.i18n import N_, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, MY_RIDES, main_menu
 from bot.ride_labels import purpose_label, status_label
@@ -27,10 +25,9 @@ from bot.services.booking_rules import is_late_cancellation, weekday_msg
 from bot.services.dispatch import reason_msgid
 from bot.services.i18n_types import Reason
 from bot.services.rides import history
-from bot.settings import Settings
 from bot.states.booking import CancelData, MyRides
-from handlers.booking import alert, begin_from_ride, make_ctx, party_text
-from models import Account, District, Ride, RideEvent, Rider, utcnow
+from handlers.booking import begin_from_ride, party_text
+from models import District, Ride, RideEvent, Rider
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -77,32 +74,18 @@ def button_label(t: Translator, ride: Ride, tz: tzinfo) -> str:
 
 @router.message(Command("rides"), StateFilter("*"))
 @router.message(Button(MY_RIDES), StateFilter("*"))
-async def my_rides(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    settings: Settings,
-    bot: Bot,
-) -> None:
-    await state.clear()
-    await send_list(bot, message.chat.id, session, account, t, settings)
+async def my_rides(message: Message, ctx: Context) -> None:
+    await ctx.fsm.clear()
+    await send_list(ctx)
 
 
-async def send_list(
-    bot: Bot,
-    chat_id: int,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    settings: Settings,
-) -> None:
-    listing = await booking.rides_of(session, account)
+async def send_list(ctx: Context) -> None:
+    t = ctx.t
+    listing = await booking.rides_of(ctx.session, ctx.person)
     if not listing.upcoming and not listing.recent:
-        await bot.send_message(chat_id, t(NO_RIDES), reply_markup=main_menu(t))
+        ctx.reply(t(NO_RIDES), main_menu(t))
         return
-    tz = settings.tz
+    tz = ctx.settings.tz
     several = len(listing.riders) > 1
     lines: list[str] = []
     for title, rides in (
@@ -120,7 +103,7 @@ async def send_list(
     lines.append("")
     lines.append(t("Press a ride to see its details and history."))
     buttons = [(r.id, button_label(t, r, tz)) for r in [*listing.upcoming, *listing.recent]]
-    await bot.send_message(chat_id, "\n".join(lines), reply_markup=kb.rides_keyboard(t, buttons))
+    ctx.reply("\n".join(lines), kb.rides_keyboard(t, buttons))
 
 
 def history_lines(t: Translator, events: list[RideEvent], tz: tzinfo) -> list[str]:
@@ -176,94 +159,72 @@ def details_text(
 
 
 @router.callback_query(RidePress.filter(), StateFilter("*"))
-async def on_ride_button(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: RidePress,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    settings: Settings,
-    bot: Bot,
-) -> None:
-    chat_id = account.telegram_id
+async def on_ride_button(query: CallbackQuery, callback_data: RidePress, ctx: Context) -> None:
+    t = ctx.t
     if callback_data.action == RideAction.LIST:
-        await state.clear()
-        await send_list(bot, chat_id, session, account, t, settings)
+        await ctx.fsm.clear()
+        await send_list(ctx)
         return
-    view = await booking.ride_of(session, account, callback_data.ride_id)
+    view = await booking.ride_of(ctx.session, ctx.person, callback_data.ride_id)
     if view is None:
-        alert(callback_answer, booking.RIDE_NOT_FOUND.render(t))
+        ctx.toast(booking.RIDE_NOT_FOUND.render(t), alert=True)
         return
     ride = view.ride
     if callback_data.action == RideAction.OPEN:
-        events = await history(session, ride.id)
+        events = await history(ctx.session, ride.id)
         can_return = ride.return_of is None and view.return_ride is None
-        await bot.send_message(
-            chat_id,
-            details_text(t, view, events, settings.tz),
-            reply_markup=kb.ride_actions_keyboard(
+        ctx.reply(
+            details_text(t, view, events, ctx.settings.tz),
+            kb.ride_actions_keyboard(
                 t, ride.id, can_cancel=view.can_cancel, can_return=can_return
             ),
         )
         return
     if callback_data.action == RideAction.CANCEL:
         if not view.can_cancel:
-            alert(callback_answer, booking.not_cancellable(ride.status).render(t))
+            ctx.toast(booking.not_cancellable(ride.status).render(t), alert=True)
             return
-        await ask_cancel_reason(bot, chat_id, state, session, t, ride)
+        await ask_cancel_reason(ctx, ride)
         return
-    ctx = make_ctx(bot, chat_id, t, i18n, session, account, settings, state)
     await begin_from_ride(ctx, ride, reverse=callback_data.action == RideAction.RETURN)
 
 
-async def ask_cancel_reason(
-    bot: Bot, chat_id: int, state: FSMContext, session: AsyncSession, t: Translator, ride: Ride
-) -> None:
+async def ask_cancel_reason(ctx: Context, ride: Ride) -> None:
+    t, state, session = ctx.t, ctx.fsm, ctx.session
     await state.clear()
     await state.set_state(MyRides.cancel_reason)
     await state.set_data(CancelData(ride_id=ride.id).model_dump())
     text = t("Why do you cancel ride №{number}? Choose a reason or type it.", number=ride.number)
     district = await session.get(District, ride.district_id)
     rules = booking.rules_of(district) if district is not None else None
-    if rules is not None and is_late_cancellation(rules, ride.pickup_at, utcnow()):
+    if rules is not None and is_late_cancellation(rules, ride.pickup_at, ctx.now):
         text += "\n" + t(
             "Please note: the pickup is less than {minutes} min away, so this cancellation "
             "counts as late.",
             minutes=rules.late_cancel_minutes,
         )
-    await bot.send_message(chat_id, text, reply_markup=kb.cancel_reason_keyboard(t))
+    ctx.reply(text, kb.cancel_reason_keyboard(t))
 
 
 @router.message(MyRides.cancel_reason)
-async def on_cancel_reason(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-) -> None:
+async def on_cancel_reason(message: Message, ctx: Context) -> None:
+    t, state = ctx.t, ctx.fsm
     data = CancelData.model_validate(await state.get_data())
-    if (message.text or "").strip() in i18n.variants(BACK):
+    if (message.text or "").strip() in ctx.i18n.variants(BACK):
         await state.clear()
-        await message.answer(
-            t("Ride №{number} is not cancelled.", number=data.ride_id), reply_markup=main_menu(t)
-        )
+        ctx.reply(t("Ride №{number} is not cancelled.", number=data.ride_id), main_menu(t))
         return
     if not message.text:
-        await message.answer(t("Please choose a reason below or type it."))
+        ctx.reply(t("Please choose a reason below or type it."))
         return
     why = booking.clean_text(message.text)
     if isinstance(why, Reason):
-        await message.answer(why.render(t))
+        ctx.reply(why.render(t))
         return
-    done = await booking.cancel_ride(session, account, data.ride_id, why, utcnow())
+    done = await booking.cancel_ride(ctx.session, ctx.person, data.ride_id, why, ctx.now)
     await state.clear()
     if done.reason is not None:
-        await message.answer(done.reason.render(t), reply_markup=main_menu(t))
+        ctx.reply(done.reason.render(t), main_menu(t))
         return
     lines = [t("Ride №{number} is cancelled. The dispatcher has been told.", number=data.ride_id)]
     if done.late:
@@ -278,4 +239,4 @@ async def on_cancel_reason(
                 number=done.open_return.number,
             )
         )
-    await message.answer("\n".join(lines), reply_markup=main_menu(t))
+    ctx.reply("\n".join(lines), main_menu(t))
