@@ -168,6 +168,7 @@ def create_dispatcher(
     i18n: I18n,
     replies: Replies,
     clock: Clock | None = None,
+    owner: str | None = None,
 ) -> Dispatcher:
     from handlers import get_routers
 
@@ -182,7 +183,9 @@ def create_dispatcher(
         sessions=sessions,
         outbox_wakeup=replies.wakeup,
     )
-    turns = DatabaseMiddleware(sessions, dp.fsm, replies, turns=settings.database_pool_size)
+    turns = DatabaseMiddleware(
+        sessions, dp.fsm, replies, turns=settings.database_pool_size, owner=owner
+    )
     dp.update.outer_middleware(turns)
     dp.update.outer_middleware(
         PersonMiddleware(i18n, settings.default_language, clock or SystemClock())
@@ -204,7 +207,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> App:
     sessions = create_sessionmaker(engine)
     i18n = I18n(default_language=settings.default_language)
     replies = Replies()
-    dp = create_dispatcher(settings, sessions, i18n, replies, clock)
+    owner = process_owner(settings)
+    dp = create_dispatcher(settings, sessions, i18n, replies, clock, owner)
     # The key for IINs at rest, handed to handlers as `data_key` (see bot.services.crypto).
     dp["data_key"] = load_data_key(settings)
     bot = create_bot(settings)
@@ -215,7 +219,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> App:
         engine=engine,
         sessions=sessions,
         i18n=i18n,
-        owner=process_owner(settings),
+        owner=owner,
         replies=replies,
         clock=clock,
     )

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -73,6 +74,10 @@ PHASE_TIMEOUT_S = 1800
 # an address. 5 s on average (exponentially spread, so many steps come much faster) is brisk
 # for riders who are often elderly or use a screen reader; `--pace 1` is a harsher run.
 DEFAULT_PACE_S = 5.0
+# After the first message of an answer, the rest of it counts as arrived after this much calm.
+QUIET_S = 0.03
+# Telegram seen from Kazakhstan answers 50-300 ms late; the benchmark's Bot API does too.
+DEFAULT_API_LATENCY_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -86,13 +91,34 @@ class Plan:
     think_mean_s: float
     districts: int
     outbox_messages: int
+    api_latency_s: float = DEFAULT_API_LATENCY_MS / 1000
+    # The people counted: riders stop waiting for an answer after this long.
+    reply_timeout_s: float = 10.0
 
     @classmethod
-    def for_args(cls, quick: bool, pace: float | None = None) -> Plan:
-        """`pace`: the mean pause in seconds between one person's steps, for the latency."""
+    def for_args(
+        cls,
+        quick: bool,
+        pace: float | None = None,
+        api_latency_ms: float | None = None,
+        people: int | None = None,
+    ) -> Plan:
+        """`pace`: the mean pause in seconds between one person's steps, for the latency;
+        `api_latency_ms`: how late every Bot API answer comes; `people`: conversations at once."""
+        latency = (DEFAULT_API_LATENCY_MS if api_latency_ms is None else api_latency_ms) / 1000
         if quick:
-            return cls(100, 20, 160, 80, 0.02 if pace is None else pace, 2, 100)
-        return cls(10_000, 200, 6000, 4000, DEFAULT_PACE_S if pace is None else pace, 10, 10_000)
+            plan = cls(100, 20, 160, 80, 0.02 if pace is None else pace, 2, 100, latency)
+        else:
+            think = DEFAULT_PACE_S if pace is None else pace
+            plan = cls(10_000, 200, 6000, 4000, think, 10, 10_000, latency)
+        if people:
+            plan = dataclasses.replace(
+                plan,
+                conversations=people,
+                latency_updates=min(plan.latency_updates, people * 40),
+                throughput_updates=min(plan.throughput_updates, people * 40),
+            )
+        return plan
 
 
 # -- the fake Bot API ----------------------------------------------------------------------------
@@ -136,10 +162,14 @@ class FakeApiSession(BaseSession):
     is missing. What the bot shows is kept per chat for the simulated people to read.
     """
 
-    def __init__(self, *, keep_per_chat: int = 8, keep_per_group: int = 300) -> None:
+    def __init__(
+        self, *, keep_per_chat: int = 8, keep_per_group: int = 300, latency_s: float = 0.0
+    ) -> None:
         from bot.app import keep_response_models
 
         super().__init__()
+        # Telegram is 50-300 ms away from Kazakhstan: every answer comes this much later.
+        self.latency_s = latency_s
         # The same session setup as the real bot's (`bot.app.create_bot`), floor included.
         keep_response_models(self)
         self.keep_per_chat = keep_per_chat
@@ -174,6 +204,8 @@ class FakeApiSession(BaseSession):
         timeout: int | None = None,
     ) -> TelegramType:
         self.calls += 1
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         files: dict[str, Any] = {}
         for value in method.model_dump(warnings=False).values():
             self.prepare_value(value, bot=bot, files=files)
@@ -531,6 +563,7 @@ class Stats:
     conversations_done: int = 0
     resets: int = 0
     presses: int = 0
+    unanswered: int = 0
 
 
 Feed = Callable[[dict[str, Any]], Awaitable[None]]
@@ -745,6 +778,7 @@ async def drive(
     *,
     think_mean_s: float,
     seed: int,
+    reply_timeout_s: float = 10.0,
 ) -> float:
     """Run every person until the budget is spent; returns the elapsed seconds."""
     rng = random.Random(seed)
@@ -753,7 +787,8 @@ async def drive(
         if think_mean_s:
             await asyncio.sleep(rng.uniform(0, think_mean_s))
         while budget.take():
-            await timed_feed(rider.next_update(stats))
+            update = rider.next_update(stats)
+            await timed_feed(update, rider.api.view(rider.persona.user_id))
             if think_mean_s:
                 await asyncio.sleep(rng.expovariate(1 / think_mean_s))
 
@@ -772,7 +807,10 @@ async def drive(
             if think_mean_s:
                 await asyncio.sleep(rng.expovariate(1 / think_mean_s))
 
-    async def timed_feed(update: dict[str, Any]) -> None:
+    async def timed_feed(update: dict[str, Any], view: ChatView | None = None) -> None:
+        """From the person's action to the bot's next message in their chat (for a rider), or
+        to the step's commit (for a dispatcher, whose card is edited at the group's pace)."""
+        seen = view.seq if view is not None else 0
         started = time.perf_counter()
         try:
             await feed(update)
@@ -780,7 +818,33 @@ async def drive(
             stats.errors += 1
             if len(stats.error_samples) < 3:
                 stats.error_samples.append(traceback.format_exc())
+        if view is not None:
+            await answered(view, seen)
         stats.latencies.append(time.perf_counter() - started)
+        if view is not None:
+            await quiet(view)
+
+    async def answered(view: ChatView, seen: int) -> None:
+        deadline = time.perf_counter() + reply_timeout_s
+        while view.seq <= seen:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                stats.unanswered += 1
+                return
+            view.changed.clear()
+            if view.seq > seen:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(view.changed.wait(), left)
+
+    async def quiet(view: ChatView) -> None:
+        """Let the rest of the bot's answer arrive (not timed) before the person reads it."""
+        while True:
+            view.changed.clear()
+            try:
+                await asyncio.wait_for(view.changed.wait(), QUIET_S)
+            except TimeoutError:
+                return
 
     started = time.perf_counter()
     await asyncio.gather(
@@ -805,7 +869,7 @@ def peak_rss_mb() -> float:
 
 async def measure_floor(plan: Plan) -> dict[str, Any]:
     """A bare Dispatcher with one echo handler: what aiogram itself costs per update."""
-    api = FakeApiSession()
+    api = FakeApiSession(latency_s=plan.api_latency_s)
     bot = Bot(TOKEN, session=api)
     dp = Dispatcher()
     router = Router()
@@ -986,27 +1050,27 @@ def bench_settings(database_url: str, workdir: Path, districts: int) -> Any:
 
 async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str, Any]:
     """The real bot on one database: throughput at saturation, latency at a person's pace."""
-    from bot.delivery import OutboxSender, Pace
+    from bot.delivery import Limits, OutboxSender
     from bot.inbox import store_updates
     from bot.keyboards.common import BOOK
     from bot.runner import prepare
 
-    class NoPace(Pace):
-        """The fake API has no flood limits; pacing would only measure sleep."""
-
-        def wait_time(self, chat_id: int, now: float) -> float:
-            return 0.0
+    # Private chats keep Telegram's pacing (a burst of three, then 1/s), which a person waiting
+    # for an answer feels; the fake API has no group or overall flood limits to respect, and
+    # pacing them would only measure sleep.
+    unlimited = Limits(global_per_second=10**6, group_per_window=10**6, group_spacing=0.0)
 
     settings = bench_settings(database_url, workdir, plan.districts)
     app = await prepare(settings)
     await app.bot.session.close()
-    api = FakeApiSession()
+    api = FakeApiSession(latency_s=plan.api_latency_s)
     bot = Bot(TOKEN, session=api)
     await seed_riders(
         app.sessions, plan.riders, plan.districts, settings.data_key.get_secret_value()
     )
-    sender = OutboxSender(bot, app.sessions, app.i18n, app.owner, replies=app.replies)
-    sender.pace = NoPace()
+    sender = OutboxSender(
+        bot, app.sessions, app.i18n, app.owner, replies=app.replies, limits=unlimited
+    )
     stop_sender = asyncio.Event()
     sender_task = asyncio.create_task(sender.run(stop_sender))
     index = TextIndex(app.i18n.catalogs)
@@ -1078,6 +1142,8 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
         "resets": latency.resets + throughput.resets,
         "presses": latency.presses + throughput.presses,
         "api_calls": api.calls,
+        "api_latency_ms": plan.api_latency_s * 1000,
+        "unanswered": latency.unanswered + throughput.unanswered,
     }
 
 
@@ -1125,20 +1191,23 @@ def phase_main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--postgres", default="")
     parser.add_argument("--pace", type=float, default=None)
+    parser.add_argument("--api-latency-ms", type=float, default=None)
+    parser.add_argument("--people", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    plan = Plan.for_args(args.quick, args.pace)
+    plan = Plan.for_args(args.quick, args.pace, args.api_latency_ms, args.people)
     result = asyncio.run(run_phase(args.phase, plan, args.postgres))
     print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0
 
 
-def spawn_phase(name: str, quick: bool, postgres: str, pace: float | None) -> dict[str, Any]:
+def spawn_phase(name: str, quick: bool, postgres: str, plan: Plan) -> dict[str, Any]:
     command = [sys.executable, "-m", "bot.bench", "--phase", name]
     if quick:
         command.append("--quick")
-    if pace is not None:
-        command += ["--pace", str(pace)]
+    command += ["--pace", str(plan.think_mean_s)]
+    command += ["--api-latency-ms", str(plan.api_latency_s * 1000)]
+    command += ["--people", str(plan.conversations)]
     if postgres:
         command += ["--postgres", postgres]
     env = {
@@ -1298,8 +1367,12 @@ PUBLIC_KEYS = ("updates_per_s", "p50_ms", "p95_ms", "p99_ms", "rss_mb", "ratio_t
 
 def main(args: argparse.Namespace) -> int:
     """`invataxi bench`: returns 0, or 1 when a measurement failed or handlers raised."""
-    pace = getattr(args, "pace", None)
-    plan = Plan.for_args(bool(args.quick), pace)
+    plan = Plan.for_args(
+        bool(args.quick),
+        getattr(args, "pace", None),
+        getattr(args, "api_latency_ms", None),
+        getattr(args, "people", None),
+    )
     if args.mode == "outbox":
         logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
         result = asyncio.run(measure_outbox(plan))
@@ -1309,10 +1382,10 @@ def main(args: argparse.Namespace) -> int:
             print_outbox(result)
         return 0 if result["unsent"] == 0 else 1
     try:
-        floor = spawn_phase("floor", args.quick, "", pace)
-        runs = {"sqlite": spawn_phase("sqlite", args.quick, "", pace)}
+        floor = spawn_phase("floor", args.quick, "", plan)
+        runs = {"sqlite": spawn_phase("sqlite", args.quick, "", plan)}
         if args.postgres:
-            runs["postgres"] = spawn_phase("postgres", args.quick, args.postgres, pace)
+            runs["postgres"] = spawn_phase("postgres", args.quick, args.postgres, plan)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -1339,7 +1412,9 @@ def print_updates(plan: Plan, floor: dict[str, Any], runs: dict[str, dict[str, A
     print(
         f"{plan.conversations} concurrent conversations, {plan.riders} registered riders, "
         f"{plan.districts} districts with 2 dispatchers each; latency at a pause of "
-        f"{plan.think_mean_s:g} s on average between one person's steps"
+        f"{plan.think_mean_s:g} s on average between one person's steps, from a person's "
+        f"action to the bot's next message, with every Bot API answer "
+        f"{plan.api_latency_s * 1000:g} ms late"
     )
     print(
         f"floor (bare aiogram, echo handler): {floor['updates_per_s']:.0f} updates/s, "
@@ -1360,7 +1435,8 @@ def print_updates(plan: Plan, floor: dict[str, Any], runs: dict[str, dict[str, A
         print(
             f"{name}: {run['updates']} updates, {run['conversations_done']} bookings finished, "
             f"{run['presses']} button presses, {run['resets']} conversations restarted, "
-            f"{run['errors']} errors, {run['api_calls']} Bot API calls"
+            f"{run['errors']} errors, {run['api_calls']} Bot API calls, "
+            f"{run.get('unanswered', 0)} steps without an answer within 10 s"
         )
 
 

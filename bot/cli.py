@@ -28,6 +28,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECONDS",
         help="mean pause between one person's steps in the latency run (default 5)",
     )
+    bench.add_argument(
+        "--api-latency-ms",
+        type=float,
+        metavar="MS",
+        help="how late every fake Bot API answer comes, as Telegram's network would (default 100)",
+    )
+    bench.add_argument(
+        "--people", type=int, metavar="N", help="conversations at the same time (default 200)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "bench":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiogram.types import (
@@ -27,7 +27,7 @@ from aiogram.utils.callback_answer import CallbackAnswer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from models import OutboxMessage
+from models import OutboxMessage, utcnow
 
 if TYPE_CHECKING:
     from aiogram.fsm.context import FSMContext
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
 
+# How long a step's own answers stay claimed by the process that wrote them (as the sender's).
+CLAIM_SECONDS = 30.0
 # Outbox kinds written here; `bot.delivery` sends them.
 SEND = "send"
 EDIT = "edit"
@@ -75,22 +77,24 @@ def load_markup(stored: dict[str, Any] | None) -> Markup | None:
 class Replies:
     """Outbox rows a step wrote for the person who is waiting; delivered right after the commit.
 
-    Shared between the update's middleware (which hands the committed row ids on) and the
-    process's sender (which takes them first, before anything else it has to send).
+    Shared between the update's middleware and the process's sender. The rows are committed
+    already claimed by this process (`Outbox.hurry`), so the sender puts them straight into its
+    chat queues without another transaction; if the process dies first, the claim runs out and
+    any process sends them.
     """
 
     def __init__(self) -> None:
-        self.ready: list[int] = []
+        self.ready: list[OutboxMessage] = []
         self.wakeup = asyncio.Event()
 
-    def committed(self, ids: list[int]) -> None:
-        if ids:
-            self.ready.extend(ids)
+    def committed(self, rows: list[OutboxMessage]) -> None:
+        if rows:
+            self.ready.extend(rows)
         self.wakeup.set()
 
-    def take(self) -> list[int]:
-        ids, self.ready = self.ready, []
-        return ids
+    def take(self) -> list[OutboxMessage]:
+        rows, self.ready = self.ready, []
+        return rows
 
 
 @dataclass
@@ -100,6 +104,8 @@ class Outbox:
     session: AsyncSession
     chat_id: int | None = None
     topic_id: int | None = None
+    # This process's name in claims (`bot.app.process_owner`); None: leave rows to any sender.
+    owner: str | None = None
     urgent: list[OutboxMessage] = field(default_factory=list)
 
     def send(
@@ -137,13 +143,25 @@ class Outbox:
         payload["markup"] = dump_markup(markup)
         return self._add(chat_id, None, EDIT, payload, urgent)
 
+    def hurry(self, row: OutboxMessage) -> OutboxMessage:
+        """Deliver a row right after the commit, by this process: it is saved already claimed
+        (for `CLAIM_SECONDS`), so no other process takes it meanwhile."""
+        if self.owner is not None:
+            now = utcnow()
+            row.status = "sending"
+            row.claimed_by = self.owner
+            row.claimed_until = now + timedelta(seconds=CLAIM_SECONDS)
+            row.next_attempt_at = now
+            self.urgent.append(row)
+        return row
+
     def _add(
         self, chat_id: int, topic_id: int | None, kind: str, payload: dict[str, Any], urgent: bool
     ) -> OutboxMessage:
         row = OutboxMessage(chat_id=chat_id, topic_id=topic_id, kind=kind, payload=payload)
         self.session.add(row)
         if urgent:
-            self.urgent.append(row)
+            self.hurry(row)
         return row
 
 

@@ -317,8 +317,8 @@ class OutboxSender:
                 urgent = self.replies.take()
                 if urgent:
                     # Answers to people who are waiting go first, whichever process holds
-                    # the lease: they were written by this process's own handlers.
-                    claimed = await self.claim_round(only=urgent)
+                    # the lease: this process's handlers committed them claimed for it.
+                    claimed = self.accept(urgent)
                 if time.monotonic() >= lease_at:
                     lease_at = time.monotonic() + self.claim_seconds / 3
                     leased = await self._take_lease()
@@ -442,13 +442,17 @@ class OutboxSender:
                 )
                 log.warning("took back outbox rows of a stopped process", extra={"owners": gone})
 
-    async def claim_round(self, only: list[int] | None = None) -> int:
-        """Claim due rows that can go soon, keeping each chat's order; returns how many.
+    def accept(self, rows: list[OutboxMessage]) -> int:
+        """Take rows this process's steps committed already claimed: no transaction needed."""
+        if self.stopping:
+            # Their claim runs out, or the next start takes them back (`recover`).
+            return 0
+        self._hold(rows)
+        return len(rows)
 
-        `only`: just these rows (a step's answers, right after its commit)."""
+    async def claim_round(self) -> int:
+        """Claim due rows that can go soon, keeping each chat's order; returns how many."""
         room = MAX_HELD - len(self.held)
-        if only is not None:
-            room = max(room, len(only))
         if room <= 0 or self.stopping:
             return 0
         now = utcnow()
@@ -468,14 +472,7 @@ class OutboxSender:
                 .order_by(OutboxMessage.id)
                 .limit(SCAN)
             )
-            if only is not None:
-                # These rows, and any older ones of their chats still waiting: a chat's
-                # messages never overtake each other.
-                chats = select(OutboxMessage.chat_id).where(OutboxMessage.id.in_(only))
-                query = query.where(
-                    OutboxMessage.chat_id.in_(chats), OutboxMessage.id <= max(only)
-                )
-            elif full:
+            if full:
                 query = query.where(OutboxMessage.chat_id.not_in(full))
             candidates = [
                 (int(i), int(c))
@@ -492,8 +489,6 @@ class OutboxSender:
                 if chat_id in stopped:
                     continue
                 queued = len(self.queues.get(chat_id, ())) + per_chat[chat_id]
-                if only is not None:
-                    queued = 0
                 if row_id > blockers.get(chat_id, row_id) or queued >= PER_CHAT_QUEUE:
                     stopped.add(chat_id)
                     continue
@@ -524,6 +519,10 @@ class OutboxSender:
                     .order_by(OutboxMessage.id)
                 )
             )
+        self._hold(rows)
+        return len(rows)
+
+    def _hold(self, rows: list[OutboxMessage]) -> None:
         for row in rows:
             self.held.add(row.id)
             queue = self.queues.setdefault(row.chat_id, deque())
@@ -535,7 +534,6 @@ class OutboxSender:
                 queue.extend(ordered)
             if row.chat_id not in self.workers:
                 self.workers[row.chat_id] = asyncio.create_task(self._chat_worker(row.chat_id))
-        return len(rows)
 
     async def _blockers(
         self, session: AsyncSession, chats: Iterable[int], now: Any

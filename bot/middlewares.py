@@ -64,10 +64,12 @@ class DatabaseMiddleware(BaseMiddleware):
         fsm: FSMContextMiddleware,
         replies: Replies,
         turns: int = 8,
+        owner: str | None = None,
     ):
         self.sessions = sessions
         self.fsm = fsm
         self.replies = replies
+        self.owner = owner
         self.turns = asyncio.Semaphore(turns)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -111,7 +113,7 @@ class DatabaseMiddleware(BaseMiddleware):
                     # What aiogram's FSM middleware would have read, read in this transaction.
                     data["raw_state"] = await state.get_state()
                 data["session"] = session
-                outbox = data["outbox"] = Outbox(session, *_where(event))
+                outbox = data["outbox"] = Outbox(session, *_where(event), owner=self.owner)
                 result = await handler(event, data)
                 if isinstance(self.fsm.storage, SqlStorage):
                     await self.fsm.storage.flush()
@@ -138,12 +140,9 @@ class DatabaseMiddleware(BaseMiddleware):
                         await session.rollback()
                         _mark(receipt, "duplicate")
                         return UNHANDLED
-                if outbox.urgent:
-                    await session.flush()
-                urgent = [row.id for row in outbox.urgent]
                 await session.commit()
                 _mark(receipt, "done")
-                self.replies.committed(urgent)
+                self.replies.committed(outbox.urgent)
                 return result
             except BaseException:
                 await session.rollback()
