@@ -31,11 +31,11 @@ from bot.filters import Button
 from bot.i18n import LANGUAGES, N_, I18n, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, BOOK, SKIP, main_menu
-from bot.ride_labels import PURPOSE_LABELS, purpose_label, status_label
 from bot.services import booking
 from bot.services.booking_rules import weekday_msg
 from bot.services.i18n_types import Reason
 from bot.services.outbox import enqueue_message
+from bot.services.ride_labels import PURPOSE_LABELS, purpose_label, status_label
 from bot.services.rides import Actor
 from bot.states.booking import Booking, BookingData, load_booking, save_booking
 from models import District, Ride, Rider

@@ -19,11 +19,11 @@ from bot.filters import Button
 from bot.i18n import N_, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, MY_RIDES, main_menu
-from bot.ride_labels import purpose_label, status_label
 from bot.services import booking
 from bot.services.booking_rules import is_late_cancellation, weekday_msg
 from bot.services.dispatch import reason_msgid
 from bot.services.i18n_types import Reason
+from bot.services.ride_labels import purpose_label, status_label
 from bot.services.rides import history
 from bot.states.booking import CancelData, MyRides
 from handlers.booking import begin_from_ride, party_text

@@ -19,9 +19,9 @@ from bot.filters import Button
 from bot.i18n import N_, Translator
 from bot.keyboards.common import BACK, SKIP, main_menu, step_keyboard
 from bot.keyboards.dispatch import rating_keyboard
-from bot.ride_labels import status_label
 from bot.services import rides
 from bot.services.outbox import enqueue_card
+from bot.services.ride_labels import status_label
 from bot.services.rides import Action, Actor
 from bot.states.dispatch import FeedbackData, RideFeedback
 from models import Account, District, Representation, Ride, Rider, RideStatus

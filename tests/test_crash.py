@@ -29,9 +29,9 @@ from bot.db import create_engine, create_sessionmaker
 from bot.i18n import I18n, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import SKIP
-from bot.ride_labels import PURPOSE_LABELS
 from bot.services.crypto import DataKey, seal_iin
 from bot.services.notifications import SCHEDULED
+from bot.services.ride_labels import PURPOSE_LABELS
 from handlers.booking import PARTY_ALONE
 from models import Account, InboundUpdate, Ride, RideEvent, Rider
 from tests.e2e.harness import backlog

@@ -24,9 +24,12 @@ from aiogram.types import ErrorEvent, InlineKeyboardButton, InlineKeyboardMarkup
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import SystemClock
+from bot.context import Replies
 from bot.i18n import I18n
 from bot.inbox import MAX_ATTEMPTS, SORRY, UpdateWorker, owner_gone, store_updates
 from bot.middlewares import DatabaseMiddleware, ForgiveStaleCallbackAnswers, PersonMiddleware
+from bot.settings import load_settings
 from models import Account, AuditLog, InboundUpdate, OutboxMessage, utcnow
 from tests.test_delivery import fresh_sqlite
 
@@ -62,9 +65,9 @@ class Behaviour:
 def make_dispatcher(
     sessions: async_sessionmaker[AsyncSession], behaviour: Behaviour, *, swallow: bool = False
 ) -> Dispatcher:
-    dp = Dispatcher(disable_fsm=True)
-    dp.update.outer_middleware(DatabaseMiddleware(sessions, dp.fsm, on_commit=lambda: None))
-    dp.update.outer_middleware(PersonMiddleware(I18n(), "kk"))
+    dp = Dispatcher(disable_fsm=True, settings=load_settings(bot_token="1:x", data_key="k" * 40))
+    dp.update.outer_middleware(DatabaseMiddleware(sessions, dp.fsm, Replies()))
+    dp.update.outer_middleware(PersonMiddleware(I18n(), "kk", SystemClock()))
     router = Router()
 
     @router.message()

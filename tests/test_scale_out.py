@@ -43,13 +43,13 @@ from bot.i18n import I18n, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import SKIP
 from bot.keyboards.dispatch import LABELS
-from bot.ride_labels import PURPOSE_LABELS
 from bot.services import booking_rules as br
 from bot.services.booking import BOOKED_FOR_YOU
 from bot.services.crypto import DataKey
 from bot.services.dispatch import LOCAL_ZONE as ZONE
 from bot.services.notifications import SCHEDULED, vehicle_params
 from bot.services.outbox import enqueue_message
+from bot.services.ride_labels import PURPOSE_LABELS
 from handlers.booking import day_text, party_text
 from models import (
     ConversationState,

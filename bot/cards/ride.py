@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cards.registry import CardRenderer, CardView, register_card
 from bot.i18n import N_, I18n, Translator
 from bot.keyboards.dispatch import card_keyboard
-from bot.ride_labels import purpose_label, status_label
 from bot.services import dispatch
 from bot.services.dispatch import VehicleOption
+from bot.services.ride_labels import purpose_label, status_label
 from models import District, Ride, RideEvent, Rider, RideStatus, Vehicle
 
 S = RideStatus

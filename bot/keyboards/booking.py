@@ -25,7 +25,7 @@ from bot.callbacks.booking import (
 )
 from bot.i18n import N_, Translator
 from bot.keyboards.common import BACK, CANCEL, step_keyboard
-from bot.ride_labels import PURPOSE_LABELS
+from bot.services.ride_labels import PURPOSE_LABELS
 
 HOME = N_("Home address")
 SEND_LOCATION = N_("Send my location")

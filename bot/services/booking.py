@@ -18,17 +18,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ride_labels import status_label
 from bot.services import booking_rules as br
 from bot.services.i18n_types import N_, Msg, Reason
 from bot.services.notifications import tell
 from bot.services.outbox import enqueue_card
 from bot.services.registration import access_to, eligibility_of, riders_of
+from bot.services.ride_labels import status_label
 from bot.services.rides import Action, Actor, allowed_actions, change, record_creation
 from models import OPEN_STATUSES, Account, District, Ride, Rider, RideStatus
 
 # Kazakhstan's one zone (UTC+5); the handlers pass the TIMEZONE setting.
-DEFAULT_ZONE: Final = ZoneInfo("Asia/Almaty")
 MAX_TEXT: Final = 300
 MAX_COMMENT: Final = 300
 RECENT_DESTINATIONS: Final = 5
@@ -166,17 +165,13 @@ def at_local(day: date, at: time, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, at, tzinfo=tz)
 
 
-def bookable_days(
-    rider: Rider, district: District, now: datetime, tz: ZoneInfo = DEFAULT_ZONE
-) -> list[date]:
+def bookable_days(rider: Rider, district: District, now: datetime, tz: ZoneInfo) -> list[date]:
     """Dates the district takes bookings for and on which the rider is still eligible."""
     rules = rules_of(district)
     return [d for d in br.bookable_dates(rules, now, tz) if eligibility_of(rider, district, d).ok]
 
 
-def check_rider(
-    rider: Rider, district: District, now: datetime, tz: ZoneInfo = DEFAULT_ZONE
-) -> Reason | None:
+def check_rider(rider: Rider, district: District, now: datetime, tz: ZoneInfo) -> Reason | None:
     """Can this rider book anything at all: verified, and eligible on some open date."""
     days = br.bookable_dates(rules_of(district), now, tz)
     if not days:
@@ -189,7 +184,7 @@ def check_rider(
 
 
 def check_day(
-    rider: Rider, district: District, day: date, now: datetime, tz: ZoneInfo = DEFAULT_ZONE
+    rider: Rider, district: District, day: date, now: datetime, tz: ZoneInfo
 ) -> Reason | None:
     """The district's window for the date, then the rider's eligibility on it."""
     reason = br.check_date(rules_of(district), day, now, tz)
@@ -198,14 +193,12 @@ def check_day(
     return eligibility_of(rider, district, day).reason
 
 
-def pickup_slots(
-    district: District, day: date, now: datetime, tz: ZoneInfo = DEFAULT_ZONE
-) -> list[time]:
+def pickup_slots(district: District, day: date, now: datetime, tz: ZoneInfo) -> list[time]:
     return br.time_slots(rules_of(district), day, now, tz)
 
 
 def return_slots(
-    district: District, day: date, pickup: time, now: datetime, tz: ZoneInfo = DEFAULT_ZONE
+    district: District, day: date, pickup: time, now: datetime, tz: ZoneInfo
 ) -> list[time]:
     """Slots of the same day that leave the ride's assumed duration after the pickup."""
     rules = rules_of(district)
@@ -214,7 +207,7 @@ def return_slots(
 
 
 def check_time(
-    district: District, day: date, at: time, now: datetime, tz: ZoneInfo = DEFAULT_ZONE
+    district: District, day: date, at: time, now: datetime, tz: ZoneInfo
 ) -> Reason | None:
     return br.check_pickup(rules_of(district), at_local(day, at, tz), now, tz)
 
@@ -225,7 +218,7 @@ def check_return_time(
     pickup: time,
     back: time,
     now: datetime,
-    tz: ZoneInfo = DEFAULT_ZONE,
+    tz: ZoneInfo,
 ) -> Reason | None:
     rules = rules_of(district)
     if at_local(day, back, tz) < at_local(day, pickup, tz) + _span(rules):
@@ -367,7 +360,7 @@ async def create_booking(
     actor: Actor,
     now: datetime,
     *,
-    tz: ZoneInfo = DEFAULT_ZONE,
+    tz: ZoneInfo,
 ) -> BookingResult:
     """Create the ride (and its way back) as requested, or say why not; never twice per key.
 

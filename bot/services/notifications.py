@@ -15,7 +15,7 @@ from bot.services import dispatch
 from bot.services.i18n_types import N_
 from bot.services.outbox import enqueue_card, enqueue_message
 from bot.services.people import rider_circle
-from bot.services.rides import Action, Outcome
+from bot.services.ride_states import Action, Outcome
 from models import Account, District, Ride, Rider, RideStatus, Vehicle
 
 S = RideStatus

@@ -26,9 +26,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
 from bot.services.crypto import DataKey, DataKeyError
-from bot.services.i18n_types import Reason
+from bot.services.i18n_types import N_, Reason
 from bot.services.outbox import enqueue_card, enqueue_message
 from bot.services.registration import audit, riders_of
 from models import (

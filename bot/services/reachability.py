@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
+from bot.services.i18n_types import N_
 from bot.services.outbox import enqueue_message
 from models import Account, District, Representation, Ride, Rider, utcnow
 

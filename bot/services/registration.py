@@ -18,7 +18,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
 from bot.services.crypto import SealedIin
 from bot.services.eligibility import (
     Category,
@@ -28,7 +27,7 @@ from bot.services.eligibility import (
     check_eligibility,
 )
 from bot.services.eligibility import Verification as VerificationState
-from bot.services.i18n_types import Reason, Translate
+from bot.services.i18n_types import N_, Reason, Translate
 from bot.services.outbox import enqueue_card, enqueue_message
 from bot.services.people import notify_rider
 from models import (

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks.dispatch import Act, ProposalAnswer, RideAct
 from bot.cards.ride import desk_status
 from bot.i18n import Translator
-from bot.ride_labels import status_label
 from bot.services import dispatch
+from bot.services.ride_labels import status_label
 from bot.services.rides import Action, Actor, change
 from models import Dispatcher, District, Ride, RideEvent, Rider, RideStatus, Vehicle
 from tests.unit.test_dispatch_service import (

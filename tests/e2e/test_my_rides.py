@@ -14,9 +14,9 @@ from bot.callbacks.booking import RideAction, RidePress
 from bot.i18n import Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, BOOK
-from bot.ride_labels import status_label
 from bot.services import booking
 from bot.services import booking_rules as br
+from bot.services.ride_labels import status_label
 from bot.services.rides import Actor, record_creation
 from handlers.booking import day_text
 from handlers.my_rides import short_when

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,16 +34,20 @@ class RecordingSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[TelegramMethod[Any]] = []
+        # Runs at each call, before it is answered: what was committed by then?
+        self.on_call: Callable[[TelegramMethod[Any]], Awaitable[None]] | None = None
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
         self.calls.append(method)
+        if self.on_call is not None:
+            await self.on_call(method)
         if isinstance(method, AnswerCallbackQuery):
             return True  # type: ignore[return-value]
         raise AssertionError(f"a handler called the Bot API: {type(method).__name__}")
 
-    async def stream_content(self, *args: Any, **kwargs: Any) -> Any:
+    def stream_content(self, *args: Any, **kwargs: Any) -> Any:
         raise AssertionError("no downloads in the fast tier")
 
     async def close(self) -> None:

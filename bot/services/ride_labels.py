@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from bot.i18n import N_
+from bot.services.i18n_types import N_
 from models import RideStatus
 
 STATUS_LABELS: Final[dict[str, str]] = {
