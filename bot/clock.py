@@ -6,8 +6,10 @@ Tests and the benchmark pass a `FixedClock` to move time without sleeping; the b
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
+
+from models import utcnow
 
 
 class Clock(Protocol):
@@ -15,8 +17,10 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """The computer's clock: `models.utcnow`, which column defaults and claims use too."""
+
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return utcnow()
 
 
 class FixedClock:

@@ -549,6 +549,12 @@ async def _claim(session: AsyncSession, statement: Any) -> bool:
 
 def start_sweeps(app: App) -> Sweeps:
     """Build the sweeps of a running app and schedule them."""
-    sweeps = Sweeps(app.sessions, app.settings, app.owner, on_enqueue=app.outbox_wakeup.set)
+    sweeps = Sweeps(
+        app.sessions,
+        app.settings,
+        app.owner,
+        on_enqueue=app.outbox_wakeup.set,
+        clock=app.clock.now,
+    )
     sweeps.start()
     return sweeps
