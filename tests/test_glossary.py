@@ -47,6 +47,7 @@ KAZAKH = (
     rule("location pin", "«геолокация»", r"\bгеобелгі\w*|\bорналасқан\s+жер\w*"),
     rule("link / unlink", "«қосу / ажырату»", r"\bбайланыстыр\w*"),
     rule("thank you", "«Рақмет»", r"\bрахмет\w*"),
+    rule("not approve", "«мақұлдамады» («растау» is 'confirm')", r"\bрастама\w*"),
     rule("my profile", "«Менің профилім»", r"\bменің\s+деректерім\b"),
     rule("rating", "«балл»", r"\bұпай\w*"),
     rule(
@@ -89,6 +90,7 @@ RUSSIAN = (
     rule("IIN", "«ИИН»", r"\bЖСН\b", case=True),
     rule("medical commission", "«ВКК»", r"\bДКК\b", case=True),
     rule("thank you", "«Спасибо»", r"\bблагодар\w*"),
+    rule("not approve", "«не одобрил» («подтвердить» is 'confirm')", r"\bне\s+подтверди\w*"),
     rule("oldest", "«самое старое»", r"\bдавн(ее|ий|яя|ее)\b"),
     rule(
         "the car can't come",
