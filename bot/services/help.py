@@ -142,6 +142,10 @@ CALL_WITH_PHONE: Final[dict[str, str]] = {
     N_("No dates are open for booking right now. Please call the dispatcher."): N_(
         "No dates are open for booking right now. Please call the dispatcher: {phone}."
     ),
+    N_("The cancellation was late: less than the district's notice before pickup."): N_(
+        "The cancellation was late: less than the district's notice before pickup. If the car "
+        "is already on its way, please call the dispatcher: {phone}."
+    ),
 }
 
 
