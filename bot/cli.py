@@ -59,13 +59,15 @@ def main(argv: list[str] | None = None) -> int:
         print("database is up to date")
         return 0
     if args.command == "check":
-        from bot.districts import DistrictsFileError, load_districts
+        from bot.districts import DistrictsFileError, district_warnings, load_districts
 
         try:
             spec = load_districts(settings.districts_file)
         except DistrictsFileError as exc:
             print(exc, file=sys.stderr)
             return 2
+        for warning in district_warnings(spec):
+            print(f"warning: {settings.districts_file}: {warning}", file=sys.stderr)
         print(f"settings ok; {len(spec.districts)} districts")
         return 0
     if args.command == "status":

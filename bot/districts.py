@@ -57,6 +57,10 @@ class VehicleEntry(_Strict):
         return phone
 
 
+_HHMM = r"([01][0-9]|2[0-3]):([0-5][0-9])"
+_DESK_HOURS = re.compile(rf"{_HHMM}\s*[-–]\s*{_HHMM}")
+
+
 class DistrictEntry(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,30}$")
     name_kk: str = Field(min_length=2)
@@ -64,10 +68,34 @@ class DistrictEntry(_Strict):
     chat_id: int
     topic_id: int | None = None
     language: str = Field(default="ru", pattern="^(kk|ru)$")
+    # The desk riders phone (a landline is fine) and its hours; both shown wherever the bot
+    # tells someone to call. Without hours the service hours are given.
+    desk_phone: str | None = None
+    desk_hours: str | None = None
     dispatchers: list[DispatcherEntry] = []
     vehicles: list[VehicleEntry] = []
     categories: list[CategoryEntry] = []
     rules: dict[str, Any] = {}
+
+    @field_validator("desk_phone")
+    @classmethod
+    def _desk_phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        phone = normalize_phone(value)
+        if phone is None:
+            raise ValueError("expected a Kazakhstan phone number such as +7 7282 24 11 22")
+        return phone
+
+    @field_validator("desk_hours")
+    @classmethod
+    def _desk_hours(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        match = _DESK_HOURS.fullmatch(value.strip())
+        if match is None:
+            raise ValueError('expected the desk\'s hours such as "08:00-20:00"')
+        return f"{match[1]}:{match[2]}-{match[3]}:{match[4]}"
 
     @field_validator("rules")
     @classmethod
@@ -152,6 +180,8 @@ async def sync_districts(session: AsyncSession, spec: DistrictsFile) -> None:
         district.chat_id = entry.chat_id
         district.topic_id = entry.topic_id
         district.language = entry.language
+        district.desk_phone = entry.desk_phone
+        district.desk_hours = entry.desk_hours
         district.rules = dict(entry.rules)
         district.extra_categories = [c.model_dump() for c in entry.categories]
         district.active = True
@@ -200,3 +230,26 @@ async def sync_districts(session: AsyncSession, spec: DistrictsFile) -> None:
     await session.execute(
         update(District).where(District.id.not_in(file_ids)).values(active=False)
     )
+
+
+def district_warnings(spec: DistrictsFile) -> list[str]:
+    """What keeps a valid file from working for riders: one line per district and gap.
+
+    A district with no dispatcher leaves every request unanswered, one with no car can't
+    schedule any ride, and one with no desk phone sends people to "call the dispatcher" with no
+    number. Dispatchers added in the chat (/dispatcher_add) are not in the file, hence the hint.
+    """
+    warnings: list[str] = []
+    for entry in spec.districts:
+        if not entry.dispatchers:
+            warnings.append(
+                f"{entry.id}: no dispatchers in the file; requests will wait unanswered "
+                "unless an administrator adds one in the group with /dispatcher_add"
+            )
+        if not entry.vehicles:
+            warnings.append(f"{entry.id}: no vehicles; no ride can be scheduled")
+        if entry.desk_phone is None:
+            warnings.append(
+                f"{entry.id}: no desk_phone; riders told to call the dispatcher get no number"
+            )
+    return warnings

@@ -6,6 +6,7 @@ deploy this bot are district IT staff, not Python developers.
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,6 +16,15 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_API_URL = "https://api.telegram.org"
+# A token is "<bot id>:<secret>"; the secret is letters, digits, "_" and "-".
+_TOKEN_SECRET = re.compile(r"[A-Za-z0-9_-]+")
+# Words of example tokens (.env.example's "replace-with-your-token", docs' "ABC-DEF..."):
+# a token still holding one was copied, not filled in.
+_PLACEHOLDER = re.compile(r"replace|your|example|abc-def", re.IGNORECASE)
+TOKEN_HELP = (
+    "get your bot's token from @BotFather in Telegram (/newbot, or /token for an existing bot) "
+    "and put it in .env as BOT_TOKEN=123456789:AA... (see .env.example)"
+)
 
 
 class Settings(BaseSettings):
@@ -56,8 +66,10 @@ class Settings(BaseSettings):
     def _token_shape(cls, value: SecretStr) -> SecretStr:
         token = value.get_secret_value().strip()
         head, _, tail = token.partition(":")
-        if not head.isdigit() or not tail:
-            raise ValueError("expected the token from @BotFather, like 123456:ABC-DEF...")
+        if _PLACEHOLDER.search(tail):
+            raise ValueError(f"it still holds the example's placeholder: {TOKEN_HELP}")
+        if not head.isdigit() or not _TOKEN_SECRET.fullmatch(tail):
+            raise ValueError(f"this is not a bot token: {TOKEN_HELP}")
         return SecretStr(token)
 
     @field_validator("admin_ids", mode="before")
@@ -120,7 +132,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]).upper() if err["loc"] else "settings"
-        if err["type"] == "missing":
+        if err["type"] == "missing" and name == "BOT_TOKEN":
+            hint = f"it is required: {TOKEN_HELP}"
+        elif err["type"] == "missing":
             hint = "it is required: set it in .env or the environment (see .env.example)"
         else:
             hint = str(err["msg"]).removeprefix("Value error, ")

@@ -27,6 +27,10 @@ class District(Base):
     extra_categories: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The dispatch desk riders phone: every "call the dispatcher" text gives this number.
+    desk_phone: Mapped[str | None] = mapped_column(String(16))
+    # The desk's working hours, "HH:MM-HH:MM" local time; None: the service hours.
+    desk_hours: Mapped[str | None] = mapped_column(String(11))
 
     def name(self, language: str) -> str:
         return self.name_kk if language == "kk" else self.name_ru

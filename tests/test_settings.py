@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import TOKEN_HELP, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,11 +35,44 @@ def test_run_without_token_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     result = run_cli("run", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == [
-        "Setting BOT_TOKEN is invalid: it is required: set it in .env or the environment "
-        "(see .env.example)"
-    ]
+    assert lines == [f"Setting BOT_TOKEN is invalid: it is required: {TOKEN_HELP}"]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("token", "what"),
+    [
+        ("123456789:replace-with-your-token", "placeholder"),
+        ("123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11", "placeholder"),
+        ("bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw", "not a bot token"),
+        ("123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw extra", "not a bot token"),
+        ("123456789", "not a bot token"),
+    ],
+)
+def test_placeholder_or_malformed_token_is_one_line_saying_where_to_get_one(
+    tmp_path: Path, token: str, what: str
+) -> None:
+    """The README's first run with the untouched .env.example must not reach Telegram."""
+    (tmp_path / ".env").write_text(f"BOT_TOKEN={token}\n", encoding="utf-8")
+    for command in ("run", "check"):
+        result = run_cli(command, cwd=tmp_path)
+        assert result.returncode == 2
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert lines[0].startswith("Setting BOT_TOKEN is invalid:")
+        assert what in lines[0]
+        assert "@BotFather" in lines[0] and ".env" in lines[0]
+        secret = token.partition(":")[2]
+        assert not secret or secret not in lines[0]  # a secret is never echoed
+
+
+def test_example_env_token_is_refused() -> None:
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    token = next(
+        line.split("=", 1)[1] for line in example.splitlines() if line.startswith("BOT_TOKEN=")
+    )
+    with pytest.raises(SettingsError, match="placeholder"):
+        load_settings(bot_token=token)
 
 
 def test_malformed_setting_names_it(tmp_path: Path) -> None:
@@ -113,3 +146,17 @@ def test_example_districts_file_is_valid(tmp_path: Path) -> None:
         "panfilov",
         "sarkand",
     }
+
+
+def test_check_warns_about_districts_that_cannot_work(tmp_path: Path) -> None:
+    """The untouched example is valid, but every district lacks a dispatcher and a phone."""
+    result = run_cli(
+        "check",
+        env={"BOT_TOKEN": "1:a", "DISTRICTS_FILE": str(ROOT / "districts.example.toml")},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == "settings ok; 10 districts"
+    warnings = result.stderr.strip().splitlines()
+    assert "warning:" in warnings[0] and "aksu: no vehicles" in result.stderr
+    assert sum("no desk_phone" in w for w in warnings) == 10
