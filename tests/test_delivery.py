@@ -616,3 +616,58 @@ async def test_escalation_replies_to_the_card_and_mentions_dispatchers(
         utf16 = reply.text.encode("utf-16-le")
         start, length = entity["offset"] * 2, entity["length"] * 2
         assert utf16[start : start + length].decode("utf-16-le") == name
+
+
+# -- a step's own answers (bot.context.Outbox) ---------------------------------------------------
+
+
+async def test_an_edit_that_changes_nothing_or_finds_no_message_is_done(world: World) -> None:
+    """A replayed step edits a message to what it already shows, or one the person deleted:
+    each is an outcome, not a failure, and nothing is retried or given up."""
+    from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+    from bot.context import Outbox
+
+    await person(world, 5010)
+    buttons = InlineKeyboardBuilder()
+    buttons.button(text="3 декабря", callback_data="day:3")
+    markup = buttons.as_markup()
+    async with world.sessions() as session, session.begin():
+        Outbox(session).send(5010, "Выберите день.", markup)
+    await delivered(world.sessions, world.sender)
+    (shown,) = world.stand_in.messages(5010)
+    async with world.sessions() as session, session.begin():
+        outbox = Outbox(session)
+        outbox.edit(5010, shown.message_id, "Дата: 3 декабря")
+        outbox.edit(5010, shown.message_id, "Дата: 3 декабря")  # the replay
+        outbox.edit(5010, 999_999, "Дата: 4 декабря")  # a message she deleted
+    await delivered(world.sessions, world.sender)
+    rows = await outbox_rows(world.sessions)
+    assert [r.status for r in rows] == ["sent"] * 4
+    assert "not modified" in (rows[2].last_error or "")
+    assert "not found" in (rows[3].last_error or "")
+    assert all(r.attempts == 1 for r in rows), "nothing was retried"
+    now = world.stand_in.message(5010, shown.message_id)
+    assert now is not None and now.text == "Дата: 3 декабря" and not now.buttons
+
+
+async def test_a_step_can_change_only_the_buttons(world: World) -> None:
+    from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+    from bot.context import Outbox
+
+    await person(world, 5011)
+    first = InlineKeyboardBuilder()
+    first.button(text="Декабрь", callback_data="m:12")
+    second = InlineKeyboardBuilder()
+    second.button(text="Январь", callback_data="m:1")
+    async with world.sessions() as session, session.begin():
+        Outbox(session).send(5011, "Выберите день в календаре.", first.as_markup())
+    await delivered(world.sessions, world.sender)
+    (shown,) = world.stand_in.messages(5011)
+    async with world.sessions() as session, session.begin():
+        Outbox(session).edit(5011, shown.message_id, None, second.as_markup())
+    await delivered(world.sessions, world.sender)
+    now = world.stand_in.message(5011, shown.message_id)
+    assert now is not None and now.text == "Выберите день в календаре."
+    assert [b["text"] for row in now.buttons for b in row] == ["Январь"]
