@@ -47,7 +47,7 @@ from bot.ride_labels import PURPOSE_LABELS
 from bot.services import booking_rules as br
 from bot.services.booking import BOOKED_FOR_YOU
 from bot.services.crypto import DataKey
-from bot.services.dispatch import LOCAL_ZONE as ZONE
+from bot.services.notifications import RENDER_ZONE as ZONE
 from bot.services.notifications import SCHEDULED, vehicle_params
 from bot.services.outbox import enqueue_message
 from handlers.booking import day_text, party_text

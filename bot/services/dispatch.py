@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,9 +20,6 @@ from models import UNDECIDED_STATUSES, Dispatcher, District, Ride, Rider, RideSt
 
 S = RideStatus
 
-# Kazakhstan has one zone (UTC+5) since 1 March 2024, TIMEZONE's default. Cards and rider
-# messages are rendered where settings don't reach (the outbox sender, `rides.change`).
-LOCAL_ZONE: Final = ZoneInfo("Asia/Almaty")
 # The language of a message to someone who never chose one (SETTINGS' DEFAULT_LANGUAGE default).
 FALLBACK_LANGUAGE: Final = "kk"
 

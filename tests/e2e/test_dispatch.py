@@ -8,8 +8,11 @@ would (row, first event, card queued); from there everything goes through Telegr
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -19,9 +22,10 @@ from bot.callbacks.dispatch import Act, ProposalAnswer, RideAct
 from bot.cards.ride import desk_status
 from bot.i18n import Translator
 from bot.ride_labels import status_label
-from bot.services import dispatch
 from bot.services.rides import Action, Actor, change
+from bot.settings import Settings
 from models import Dispatcher, District, Ride, RideEvent, Rider, RideStatus, Vehicle
+from tests.e2e.harness import BotHarness, running_bot
 from tests.unit.test_dispatch_service import (
     SEDAN,
     VAN,
@@ -34,8 +38,26 @@ S = RideStatus
 GROUP = -1001000000001
 TEKELI = -1001000000002
 RIDER_ID, REP_ID = 5001, 5002
-ZONE = dispatch.LOCAL_ZONE
+# The TIMEZONE setting, which the harness leaves at its default.
+ZONE = ZoneInfo(Settings.model_fields["timezone"].default)
 NAME = "Айгерім Сейітова"
+
+# The desk's answers now go through the outbox and share the group's pacing with the cards; a
+# three-second gap between group messages would only make these tests slow (the pacing itself
+# is tested with the sender).
+FAST_GROUPS = {"outbox_group_spacing": 0.1}
+
+
+@pytest.fixture
+async def bot(stand_in: Any, sqlite_url: str, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    async with running_bot(stand_in, sqlite_url, tmp_path, **FAST_GROUPS) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def pg_bot(stand_in: Any, postgres_url: str, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    async with running_bot(stand_in, postgres_url, tmp_path, **FAST_GROUPS) as harness:
+        yield harness
 
 
 class Scene:
