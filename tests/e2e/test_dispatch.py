@@ -637,6 +637,30 @@ async def test_a_district_in_a_forum_topic_keeps_everything_in_its_topic(bot) ->
     )
     assert general.thread_id is None
 
+    # Whoever sets up the districts file learns the chat and topic ids, in that topic.
+    asked = nurlan.send_text("/chatid", chat=forum, thread_id=topic)
+    ids = await bot.stand_in.wait_for(f"chat_id = {forum}", forum)
+    assert ids.text.splitlines() == [f"chat_id = {forum}", f"topic_id = {topic}"]
+    assert ids.thread_id == topic
+    assert ids.reply_to is not None and ids.reply_to.message_id == asked.message_id
+
+
+async def test_an_administrator_reads_the_bots_status_in_a_private_chat(bot) -> None:
+    scene = Scene(bot)
+    await scene.ride()
+    kk = scene.kk  # the default language: the administrator never chose one
+    admin = bot.person(9999, name="Админ")
+    admin.send_text("/status")
+    report = await bot.stand_in.wait_for(kk("Bot status"), admin.chat)
+    lines = report.text.splitlines()
+    assert kk("Unanswered requests:") in lines
+    assert kk("Sweeps:") in lines
+    # An ordinary person is not told the command exists.
+    scene.rep.send_text("/status")
+    await bot.settle()
+    assert scene.rep.messages()
+    assert not any(scene.ru("Bot status") in m.text for m in scene.rep.messages())
+
 
 async def test_a_stale_proposal_answer_from_someone_else_is_refused(bot) -> None:
     scene = Scene(bot)
