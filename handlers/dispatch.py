@@ -36,7 +36,6 @@ router.message.filter(F.chat.type.in_({"group", "supergroup"}))
 router.callback_query.filter(F.message.chat.type.in_({"group", "supergroup"}))
 
 S = RideStatus
-MAX_TYPED = 300
 
 NOT_A_DESK = N_("This chat is not linked to a district.")
 NOT_A_DISPATCHER = N_("Only this district's dispatchers can do this.")
@@ -268,14 +267,6 @@ async def start_typing(
     ctx.edit_markup(card, kb.back_only(desk.t, ride.id))
 
 
-def typed_text(message: Message) -> str | None:
-    """Words typed by a person: not a sticker or photo, not only emoji, not too long."""
-    text = (message.text or "").strip()
-    if not text or len(text) > MAX_TYPED or not any(ch.isalnum() for ch in text):
-        return None
-    return text
-
-
 @router.message(StateFilter(DeskInput), F.reply_to_message)
 async def typed_answer(message: Message, ctx: Context) -> None:
     """A reason or a time typed as a reply to the card the dispatcher chose it on."""
@@ -298,7 +289,7 @@ async def typed_answer(message: Message, ctx: Context) -> None:
         await state.clear()
         return
     step = await state.get_state()
-    text = typed_text(message)
+    text = dispatch.typed_words(message.text)
     if step == DeskInput.proposed_time.state:
         at = dispatch.parse_time_input(text or "", ride.pickup_at, ctx.settings.tz)
         if at is None:
@@ -412,11 +403,6 @@ async def day_manifest(message: Message, command: CommandObject, ctx: Context) -
     send_lines(ctx, lines)
 
 
-def ride_number(args: str | None) -> int | None:
-    text = (args or "").strip().lstrip("#№").strip()
-    return int(text) if text.isdigit() and len(text) < 12 else None
-
-
 def event_line(t: Translator, event: RideEvent, tz: tzinfo) -> str:
     who = ride_card.actor_text(t, event)
     old = t(ride_card.desk_status(event.from_status)) if event.from_status else t("new request")
@@ -438,7 +424,7 @@ async def ride_details(message: Message, command: CommandObject, ctx: Context) -
     if desk is None:
         return
     t, tz = desk.t, ctx.settings.tz
-    number = ride_number(command.args)
+    number = dispatch.ride_number(command.args)
     if number is None:
         ctx.reply_to(message.message_id, t("Write the ride's number, for example: /ride 12"))
         return

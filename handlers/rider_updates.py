@@ -9,7 +9,6 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from bot.callbacks.dispatch import ProposalAnswer, Rating
 from bot.context import Context
@@ -18,11 +17,12 @@ from bot.i18n import N_
 from bot.keyboards.common import BACK, SKIP, main_menu, step_keyboard
 from bot.keyboards.dispatch import rating_keyboard
 from bot.ride_labels import status_label
+from bot.services import registration as reg
 from bot.services import rides
 from bot.services.outbox import enqueue_card
 from bot.services.rides import Action, Actor
 from bot.states.dispatch import FeedbackData, RideFeedback
-from models import District, Representation, Ride, Rider, RideStatus
+from models import District, Ride, RideStatus
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -41,17 +41,10 @@ RATE_AGAIN = N_("Please rate ride {number}: 1 is very bad, 5 is excellent.")
 
 async def relation(ctx: Context, ride: Ride) -> str | None:
     """ "rider" or "representative" when the ride is this person's to answer; None otherwise."""
-    rider = await ctx.session.get(Rider, ride.rider_id)
-    if rider is None:
+    access = await reg.access_to(ctx.session, ctx.person, ride.rider_id)
+    if access is None:
         return None
-    if rider.account_id == ctx.person.id:
-        return "rider"
-    linked = await ctx.session.scalar(
-        select(Representation.id).where(
-            Representation.rider_id == rider.id, Representation.account_id == ctx.person.id
-        )
-    )
-    return "representative" if linked is not None else None
+    return "rider" if access.own else "representative"
 
 
 def drop_buttons(ctx: Context, query: CallbackQuery) -> None:

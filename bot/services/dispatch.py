@@ -375,6 +375,25 @@ def split_text(lines: Sequence[str], limit: int = TELEGRAM_TEXT_LIMIT) -> list[s
     return chunks
 
 
+# -- what a dispatcher types --------------------------------------------------------------------
+
+MAX_TYPED = 300
+
+
+def typed_words(text: str | None, limit: int = MAX_TYPED) -> str | None:
+    """Words typed by a person: not a sticker or photo, not only emoji, not too long."""
+    words = (text or "").strip()
+    if not words or len(words) > limit or not any(ch.isalnum() for ch in words):
+        return None
+    return words
+
+
+def ride_number(args: str | None) -> int | None:
+    """The ride's number after a command: `12`, `#12` or `№12`."""
+    text = (args or "").strip().lstrip("#№").strip()
+    return int(text) if text.isdigit() and len(text) < 12 else None
+
+
 # -- proposed times -----------------------------------------------------------------------------
 
 _TIME_INPUT = re.compile(
