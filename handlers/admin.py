@@ -10,12 +10,10 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, I18n, Translator
+from bot.context import Context
+from bot.i18n import N_, Translator
 from bot.services import dispatch
-from bot.settings import Settings
-from handlers.dispatch import topic_of
 from models import District
 
 router = Router(name=__name__)
@@ -28,17 +26,21 @@ WHO = N_(
 )
 
 
-async def admin_desk(
-    message: Message, session: AsyncSession, settings: Settings, i18n: I18n
-) -> tuple[District, Translator] | None:
-    district = await dispatch.district_for_chat(session, message.chat.id, topic_of(message))
+async def desk_district(ctx: Context) -> District | None:
+    """The district of the chat (and forum topic) the command came from."""
+    assert ctx.chat_id is not None
+    return await dispatch.district_for_chat(ctx.session, ctx.chat_id, ctx.topic_id)
+
+
+async def admin_desk(message: Message, ctx: Context) -> tuple[District, Translator] | None:
+    district = await desk_district(ctx)
     if district is None:
-        t = i18n.translator(settings.default_language)
-        await message.reply(t("This chat is not linked to a district."))
+        t = ctx.i18n.translator(ctx.settings.default_language)
+        ctx.reply_to(message.message_id, t("This chat is not linked to a district."))
         return None
-    t = i18n.translator(district.language)
-    if message.from_user is None or message.from_user.id not in settings.admin_ids:
-        await message.reply(t(ADMINS_ONLY))
+    t = ctx.i18n.translator(district.language)
+    if message.from_user is None or message.from_user.id not in ctx.settings.admin_ids:
+        ctx.reply_to(message.message_id, t(ADMINS_ONLY))
         return None
     return district, t
 
@@ -55,53 +57,42 @@ def target_of(message: Message, command: CommandObject) -> tuple[int, str] | Non
 
 
 @router.message(Command("dispatcher_add"))
-async def add(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    settings: Settings,
-    i18n: I18n,
-) -> None:
-    found = await admin_desk(message, session, settings, i18n)
+async def add(message: Message, command: CommandObject, ctx: Context) -> None:
+    found = await admin_desk(message, ctx)
     if found is None:
         return
     district, t = found
     target = target_of(message, command)
     if target is None:
-        await message.reply(t(WHO))
+        ctx.reply_to(message.message_id, t(WHO))
         return
     user_id, name = target
     label = name or str(user_id)
-    if await dispatch.add_dispatcher(session, district.id, user_id, name):
+    if await dispatch.add_dispatcher(ctx.session, district.id, user_id, name):
         text = t(
             "{name} is now a dispatcher of {district}.", name=label, district=district.name(t.lang)
         )
     else:
         text = t("{name} is already a dispatcher here.", name=label)
-    await message.reply(text)
+    ctx.reply_to(message.message_id, text)
 
 
 @router.message(Command("dispatcher_remove"))
-async def remove(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    settings: Settings,
-    i18n: I18n,
-) -> None:
-    found = await admin_desk(message, session, settings, i18n)
+async def remove(message: Message, command: CommandObject, ctx: Context) -> None:
+    found = await admin_desk(message, ctx)
     if found is None:
         return
     district, t = found
     target = target_of(message, command)
     if target is None:
-        await message.reply(t(WHO))
+        ctx.reply_to(message.message_id, t(WHO))
         return
     user_id, name = target
+    session = ctx.session
     label = name or await dispatch.dispatcher_name(session, district.id, user_id) or str(user_id)
     result = await dispatch.remove_dispatcher(session, district.id, user_id)
     if not result.removed:
-        await message.reply(t("{name} is not a dispatcher here.", name=label))
+        ctx.reply_to(message.message_id, t("{name} is not a dispatcher here.", name=label))
         return
     text = t("{name} can no longer act on this district's requests.", name=label)
     if result.from_file:
@@ -109,27 +100,25 @@ async def remove(
             "They are listed in the districts file and come back when the bot restarts, "
             "unless they are removed from the file."
         )
-    await message.reply(text)
+    ctx.reply_to(message.message_id, text)
 
 
 @router.message(Command("dispatchers"))
-async def list_all(
-    message: Message, session: AsyncSession, settings: Settings, i18n: I18n
-) -> None:
-    district = await dispatch.district_for_chat(session, message.chat.id, topic_of(message))
+async def list_all(message: Message, ctx: Context) -> None:
+    district = await desk_district(ctx)
     if district is None:
         return
-    t = i18n.translator(district.language)
+    t = ctx.i18n.translator(district.language)
     user = message.from_user
     if user is None or not await dispatch.is_dispatcher(
-        session, district.id, user.id, settings.admin_ids
+        ctx.session, district.id, user.id, ctx.settings.admin_ids
     ):
-        await message.reply(t("Only this district's dispatchers can do this."))
+        ctx.reply_to(message.message_id, t("Only this district's dispatchers can do this."))
         return
-    people = await dispatch.list_dispatchers(session, district.id)
+    people = await dispatch.list_dispatchers(ctx.session, district.id)
     if not people:
-        await message.reply(t("This district has no dispatchers yet."))
+        ctx.reply_to(message.message_id, t("This district has no dispatchers yet."))
         return
     lines = [t("Dispatchers of {district}:", district=district.name(t.lang))]
     lines += [f"{p.name or '—'} ({p.telegram_id})" for p in people]
-    await message.reply("\n".join(lines))
+    ctx.reply_to(message.message_id, "\n".join(lines))

@@ -10,32 +10,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.types import (
-    CallbackQuery,
-    InlineKeyboardMarkup,
-    MaybeInaccessibleMessageUnion,
-    Message,
-    User,
-)
-from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.types import CallbackQuery, Message, User
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.dispatch import Act, RideAct
 from bot.cards import ride as ride_card
-from bot.i18n import N_, I18n, Translator
+from bot.context import Context
+from bot.i18n import N_, Translator
 from bot.keyboards import dispatch as kb
 from bot.services import dispatch, rides
 from bot.services.outbox import enqueue_card
 from bot.services.rides import Action, Actor
-from bot.settings import Settings
 from bot.states.dispatch import DeskInput, DeskInputData
 from models import District, Ride, RideEvent, Rider, RideStatus
 
@@ -46,7 +36,6 @@ router.message.filter(F.chat.type.in_({"group", "supergroup"}))
 router.callback_query.filter(F.message.chat.type.in_({"group", "supergroup"}))
 
 S = RideStatus
-MAX_TYPED = 300
 
 NOT_A_DESK = N_("This chat is not linked to a district.")
 NOT_A_DISPATCHER = N_("Only this district's dispatchers can do this.")
@@ -72,13 +61,6 @@ TYPED_STATES: dict[Act, State] = {
 }
 
 
-def topic_of(message: MaybeInaccessibleMessageUnion | None) -> int | None:
-    """The forum topic of a message; replies in ordinary supergroups also carry a thread id."""
-    if isinstance(message, Message) and message.is_topic_message:
-        return message.message_thread_id
-    return None
-
-
 @dataclass(frozen=True)
 class Desk:
     district: District
@@ -86,34 +68,19 @@ class Desk:
     actor: Actor
 
 
-async def find_desk(
-    session: AsyncSession,
-    chat_id: int,
-    topic_id: int | None,
-    user: User,
-    settings: Settings,
-    i18n: I18n,
-) -> tuple[Desk | None, str, Translator]:
-    """The district and the acting dispatcher, or why not (a message id) and how to say it."""
-    district = await dispatch.district_for_chat(session, chat_id, topic_id)
+async def find_desk(ctx: Context, user: User) -> tuple[Desk | None, str, Translator]:
+    """The district of the chat (and forum topic) the update came from, and the acting
+    dispatcher; or why not (a message id) and how to say it."""
+    assert ctx.chat_id is not None
+    session = ctx.session
+    district = await dispatch.district_for_chat(session, ctx.chat_id, ctx.topic_id)
     if district is None:
-        return None, NOT_A_DESK, i18n.translator(settings.default_language)
-    t = i18n.translator(district.language)
-    if not await dispatch.is_dispatcher(session, district.id, user.id, settings.admin_ids):
+        return None, NOT_A_DESK, ctx.i18n.translator(ctx.settings.default_language)
+    t = ctx.i18n.translator(district.language)
+    if not await dispatch.is_dispatcher(session, district.id, user.id, ctx.settings.admin_ids):
         return None, NOT_A_DISPATCHER, t
     name = await dispatch.dispatcher_name(session, district.id, user.id) or user.full_name
     return Desk(district, t, Actor("dispatcher", user.id, name[:128])), "", t
-
-
-async def show_menu(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
-    """Replace the card's buttons; an identical keyboard (a double press) is not an error."""
-    if not isinstance(query.message, Message):
-        return
-    try:
-        await query.message.edit_reply_markup(reply_markup=markup)
-    except TelegramBadRequest as exc:
-        if "not modified" not in exc.message:
-            raise
 
 
 def refused_text(t: Translator, ride: Ride | None) -> str:
@@ -126,18 +93,18 @@ def refused_text(t: Translator, ride: Ride | None) -> str:
 
 
 async def apply(
-    session: AsyncSession,
+    ctx: Context,
     desk: Desk,
     ride: Ride,
     action: Action,
-    answer: CallbackAnswer | None = None,
     *,
     reason: str | None = None,
     values: dict[str, object] | None = None,
 ) -> rides.Outcome:
-    """Change the ride and say how it went; the card itself is refreshed through the outbox."""
+    """Change the ride and, for a press, say how it went in the button's answer; the card
+    itself is refreshed through the outbox."""
     outcome = await rides.change(
-        session,
+        ctx.session,
         ride.id,
         action,
         desk.actor,
@@ -145,65 +112,48 @@ async def apply(
         values=values,
         district_id=desk.district.id,
     )
-    if answer is None:
-        return outcome
     t = desk.t
     if outcome.ok and outcome.ride is not None:
         state = t(ride_card.desk_status(outcome.ride.status))
-        answer.text = t(DONE, number=outcome.ride.number, state=state)
+        ctx.toast(t(DONE, number=outcome.ride.number, state=state))
     else:
-        answer.text = refused_text(t, outcome.ride)
-        answer.show_alert = True
+        ctx.toast(refused_text(t, outcome.ride), alert=True)
     return outcome
 
 
 @router.callback_query(RideAct.filter())
-async def card_pressed(
-    query: CallbackQuery,
-    callback_data: RideAct,
-    callback_answer: CallbackAnswer,
-    session: AsyncSession,
-    settings: Settings,
-    i18n: I18n,
-    state: FSMContext,
-) -> None:
+async def card_pressed(query: CallbackQuery, callback_data: RideAct, ctx: Context) -> None:
     message = query.message
     if not isinstance(message, Message):
-        callback_answer.text = i18n.translator(settings.default_language)(OUT_OF_DATE)
-        callback_answer.show_alert = True
+        default = ctx.i18n.translator(ctx.settings.default_language)
+        ctx.toast(default(OUT_OF_DATE), alert=True)
         return
-    desk, why, t = await find_desk(
-        session, message.chat.id, topic_of(message), query.from_user, settings, i18n
-    )
+    desk, why, t = await find_desk(ctx, query.from_user)
     if desk is None:
-        callback_answer.text = t(why)
-        callback_answer.show_alert = True
+        ctx.toast(t(why), alert=True)
         return
-    ride = await session.get(Ride, callback_data.ride, populate_existing=True)
+    ride = await ctx.session.get(Ride, callback_data.ride, populate_existing=True)
     if ride is None or ride.district_id != desk.district.id:
         log.warning(
             "card press for a ride of another district", extra={"ride_id": callback_data.ride}
         )
-        callback_answer.text = t(NOT_HERE)
-        callback_answer.show_alert = True
+        ctx.toast(t(NOT_HERE), alert=True)
         return
     if ride.card_message_id != message.message_id or ride.card_chat_id != message.chat.id:
-        callback_answer.text = t(OUT_OF_DATE)
-        callback_answer.show_alert = True
+        ctx.toast(t(OUT_OF_DATE), alert=True)
         return
     act = callback_data.act
     if act is not Act.BACK and not kb.allows(ride.status, act):
-        callback_answer.text = refused_text(t, ride)
-        callback_answer.show_alert = True
+        ctx.toast(refused_text(t, ride), alert=True)
         # The card may show an old state (a refresh still queued): make sure it catches up.
-        await refresh_card(session, desk.district, ride)
+        await refresh_card(ctx, desk.district, ride)
         return
-    await handle_act(query, callback_data, callback_answer, session, desk, ride, state)
+    await handle_act(ctx, message, callback_data, desk, ride)
 
 
-async def refresh_card(session: AsyncSession, district: District, ride: Ride) -> None:
+async def refresh_card(ctx: Context, district: District, ride: Ride) -> None:
     await enqueue_card(
-        session,
+        ctx.session,
         kind="ride_card",
         subject_id=ride.id,
         chat_id=district.chat_id,
@@ -212,16 +162,10 @@ async def refresh_card(session: AsyncSession, district: District, ride: Ride) ->
     )
 
 
-async def handle_act(
-    query: CallbackQuery,
-    data: RideAct,
-    answer: CallbackAnswer,
-    session: AsyncSession,
-    desk: Desk,
-    ride: Ride,
-    state: FSMContext,
-) -> None:
-    t, act, tz = desk.t, data.act, dispatch.LOCAL_ZONE
+async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, ride: Ride) -> None:
+    """One press on a ride's card. Secondary menus replace the card's buttons in place."""
+    session, state = ctx.session, ctx.fsm
+    t, act, tz = desk.t, data.act, ctx.settings.tz
     simple = {
         Act.TAKE: Action.TAKE,
         Act.EN_ROUTE: Action.EN_ROUTE,
@@ -233,135 +177,100 @@ async def handle_act(
         Act.DECLINE_PHONE_CONFIRM: Action.DECLINE,
     }
     if act in simple:
-        outcome = await apply(session, desk, ride, simple[act], answer)
+        outcome = await apply(ctx, desk, ride, simple[act])
         if outcome.ok and act is Act.TAKE:
-            answer.text = t(
-                "You took request {number}. Choose a car on the card.", number=ride.number
-            )
+            took = t("You took request {number}. Choose a car on the card.", number=ride.number)
+            ctx.toast(took)
         await state.clear()
     elif act is Act.BACK:
         await state.clear()
-        _, markup = await ride_card.build(session, ride, desk.district, t.i18n)
-        await show_menu(query, markup)
+        _, markup = await ride_card.build(session, ride, desk.district, ctx.i18n, tz)
+        ctx.edit_markup(card, markup)
     elif act is Act.VEHICLES:
         options = await dispatch.vehicle_options(session, ride, desk.district)
         if not options:
-            answer.text = t(NO_CAR_FITS)
-            answer.show_alert = True
+            ctx.toast(t(NO_CAR_FITS), alert=True)
             return
-        await show_menu(query, kb.vehicles_menu(t, ride.id, options, tz))
+        ctx.edit_markup(card, kb.vehicles_menu(t, ride.id, options, tz))
     elif act in (Act.VEHICLE, Act.VEHICLE_FORCE):
         options = await dispatch.vehicle_options(session, ride, desk.district)
         option = next((o for o in options if o.vehicle.id == data.arg), None)
         if option is None:
-            answer.text = t(CAR_UNFIT)
-            answer.show_alert = True
+            ctx.toast(t(CAR_UNFIT), alert=True)
             return
         if option.conflicts and act is Act.VEHICLE:
             other = option.conflicts[0]
-            answer.text = t(
+            text = t(
                 CONFLICT,
                 car=kb.car_name(option),
                 number=other.number,
                 time=other.pickup_at.astimezone(tz).strftime("%H:%M"),
             )
-            answer.show_alert = True
-            await show_menu(query, kb.confirm_vehicle_menu(t, ride.id, option))
+            ctx.toast(text, alert=True)
+            ctx.edit_markup(card, kb.confirm_vehicle_menu(t, ride.id, option))
             return
-        await apply(
-            session, desk, ride, Action.ASSIGN, answer, values={"vehicle_id": option.vehicle.id}
-        )
+        await apply(ctx, desk, ride, Action.ASSIGN, values={"vehicle_id": option.vehicle.id})
         await state.clear()
     elif act is Act.PROPOSE:
-        slots = dispatch.proposal_slots(
-            ride.pickup_at, datetime.now(UTC), tz, dispatch.rules_of(desk.district)
-        )
-        await show_menu(query, kb.slots_menu(t, ride.id, slots, ride.pickup_at, tz))
+        rules = dispatch.rules_of(desk.district)
+        slots = dispatch.proposal_slots(ride.pickup_at, ctx.now, tz, rules)
+        ctx.edit_markup(card, kb.slots_menu(t, ride.id, slots, ride.pickup_at, tz))
     elif act is Act.SLOT:
         try:
             at = datetime.fromtimestamp(data.arg * 60, UTC)
         except (OverflowError, OSError, ValueError):
-            answer.text = t(OUT_OF_DATE)
-            answer.show_alert = True
+            ctx.toast(t(OUT_OF_DATE), alert=True)
             return
-        problem = dispatch.proposal_problem(at, datetime.now(UTC))
+        problem = dispatch.proposal_problem(at, ctx.now)
         if problem is not None:
-            answer.text = problem.render(t)
-            answer.show_alert = True
+            ctx.toast(problem.render(t), alert=True)
             return
-        await apply(session, desk, ride, Action.PROPOSE, answer, values={"proposed_at": at})
+        await apply(ctx, desk, ride, Action.PROPOSE, values={"proposed_at": at})
         await state.clear()
     elif act is Act.REJECT:
-        await show_menu(
-            query, kb.reasons_menu(t, ride.id, Act.REJECT_REASON, dispatch.REJECT_REASONS)
-        )
+        reasons = kb.reasons_menu(t, ride.id, Act.REJECT_REASON, dispatch.REJECT_REASONS)
+        ctx.edit_markup(card, reasons)
     elif act is Act.CANCEL:
-        await show_menu(
-            query, kb.reasons_menu(t, ride.id, Act.CANCEL_REASON, dispatch.CANCEL_REASONS)
-        )
+        reasons = kb.reasons_menu(t, ride.id, Act.CANCEL_REASON, dispatch.CANCEL_REASONS)
+        ctx.edit_markup(card, reasons)
     elif act in (Act.REJECT_REASON, Act.CANCEL_REASON):
-        reasons = dispatch.REJECT_REASONS if act is Act.REJECT_REASON else dispatch.CANCEL_REASONS
+        listed = dispatch.REJECT_REASONS if act is Act.REJECT_REASON else dispatch.CANCEL_REASONS
         action = Action.REJECT if act is Act.REJECT_REASON else Action.CANCEL
-        codes = list(reasons)
+        codes = list(listed)
         if 0 <= data.arg < len(codes):
-            await apply(session, desk, ride, action, answer, reason=codes[data.arg])
+            await apply(ctx, desk, ride, action, reason=codes[data.arg])
             await state.clear()
         elif data.arg == len(codes):  # "other": typed as a reply to the card
-            await start_typing(query, answer, desk, ride, state, TYPED_STATES[act], TYPE_REASON)
+            await start_typing(ctx, card, desk, ride, TYPED_STATES[act], TYPE_REASON)
         else:
-            answer.text = t(OUT_OF_DATE)
-            answer.show_alert = True
+            ctx.toast(t(OUT_OF_DATE), alert=True)
     elif act is Act.PROPOSE_TYPED:
-        await start_typing(
-            query, answer, desk, ride, state, DeskInput.proposed_time, TYPE_TIME_HINT
-        )
+        await start_typing(ctx, card, desk, ride, DeskInput.proposed_time, TYPE_TIME_HINT)
     elif act is Act.NO_SHOW:
-        await show_menu(
-            query, kb.confirm_menu(t, ride.id, Act.NO_SHOW_CONFIRM, kb.CONFIRM_NO_SHOW)
-        )
+        confirm = kb.confirm_menu(t, ride.id, Act.NO_SHOW_CONFIRM, kb.CONFIRM_NO_SHOW)
+        ctx.edit_markup(card, confirm)
     elif act is Act.DECLINE_PHONE:
-        await show_menu(
-            query, kb.confirm_menu(t, ride.id, Act.DECLINE_PHONE_CONFIRM, kb.CONFIRM_DECLINE)
-        )
+        confirm = kb.confirm_menu(t, ride.id, Act.DECLINE_PHONE_CONFIRM, kb.CONFIRM_DECLINE)
+        ctx.edit_markup(card, confirm)
 
 
 async def start_typing(
-    query: CallbackQuery,
-    answer: CallbackAnswer,
-    desk: Desk,
-    ride: Ride,
-    state: FSMContext,
-    step: State,
-    hint: str,
+    ctx: Context, card: Message, desk: Desk, ride: Ride, step: State, hint: str
 ) -> None:
     """The dispatcher answers by replying to the card itself: no prompt message is posted."""
-    assert isinstance(query.message, Message)
+    state = ctx.fsm
     await state.set_state(step)
     await state.set_data(
-        DeskInputData(ride_id=ride.id, card_message_id=query.message.message_id).model_dump()
+        DeskInputData(ride_id=ride.id, card_message_id=card.message_id).model_dump()
     )
-    answer.text = desk.t(hint)
-    answer.show_alert = True
-    await show_menu(query, kb.back_only(desk.t, ride.id))
-
-
-def typed_text(message: Message) -> str | None:
-    """Words typed by a person: not a sticker or photo, not only emoji, not too long."""
-    text = (message.text or "").strip()
-    if not text or len(text) > MAX_TYPED or not any(ch.isalnum() for ch in text):
-        return None
-    return text
+    ctx.toast(desk.t(hint), alert=True)
+    ctx.edit_markup(card, kb.back_only(desk.t, ride.id))
 
 
 @router.message(StateFilter(DeskInput), F.reply_to_message)
-async def typed_answer(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    settings: Settings,
-    i18n: I18n,
-) -> None:
+async def typed_answer(message: Message, ctx: Context) -> None:
     """A reason or a time typed as a reply to the card the dispatcher chose it on."""
+    state = ctx.fsm
     try:
         data = DeskInputData.model_validate(await state.get_data())
     except ValidationError:
@@ -370,64 +279,60 @@ async def typed_answer(
     replied = message.reply_to_message
     if replied is None or replied.message_id != data.card_message_id or message.from_user is None:
         return
-    desk, why, t = await find_desk(
-        session, message.chat.id, topic_of(message), message.from_user, settings, i18n
-    )
+    desk, why, t = await find_desk(ctx, message.from_user)
     if desk is None:
         await state.clear()
-        await message.reply(t(why))
+        ctx.reply_to(message.message_id, t(why))
         return
-    ride = await session.get(Ride, data.ride_id, populate_existing=True)
+    ride = await ctx.session.get(Ride, data.ride_id, populate_existing=True)
     if ride is None or ride.district_id != desk.district.id:
         await state.clear()
         return
     step = await state.get_state()
-    text = typed_text(message)
+    text = dispatch.typed_words(message.text)
     if step == DeskInput.proposed_time.state:
-        at = dispatch.parse_time_input(text or "", ride.pickup_at, dispatch.LOCAL_ZONE)
+        at = dispatch.parse_time_input(text or "", ride.pickup_at, ctx.settings.tz)
         if at is None:
-            await message.reply(t(BAD_TIME))
+            ctx.reply_to(message.message_id, t(BAD_TIME))
             return
-        problem = dispatch.proposal_problem(at, datetime.now(UTC))
+        problem = dispatch.proposal_problem(at, ctx.now)
         if problem is not None:
-            await message.reply(problem.render(t))
+            ctx.reply_to(message.message_id, problem.render(t))
             return
-        outcome = await apply(session, desk, ride, Action.PROPOSE, values={"proposed_at": at})
+        outcome = await apply(ctx, desk, ride, Action.PROPOSE, values={"proposed_at": at})
     else:
         if text is None:
-            await message.reply(t(BAD_REASON))
+            ctx.reply_to(message.message_id, t(BAD_REASON))
             return
         action = Action.REJECT if step == DeskInput.reject_reason.state else Action.CANCEL
-        outcome = await apply(session, desk, ride, action, reason=text)
+        outcome = await apply(ctx, desk, ride, action, reason=text)
     await state.clear()
     if not outcome.ok:
-        await message.reply(refused_text(t, outcome.ride))
+        ctx.reply_to(message.message_id, refused_text(t, outcome.ride))
 
 
 # -- commands -------------------------------------------------------------------------------------
 
 
-async def desk_for_command(
-    message: Message, session: AsyncSession, settings: Settings, i18n: I18n
-) -> Desk | None:
+async def desk_for_command(message: Message, ctx: Context) -> Desk | None:
     if message.from_user is None:
         return None
-    desk, why, t = await find_desk(
-        session, message.chat.id, topic_of(message), message.from_user, settings, i18n
-    )
+    desk, why, t = await find_desk(ctx, message.from_user)
     if desk is None:
-        await message.reply(t(why))
+        ctx.reply_to(message.message_id, t(why))
     return desk
 
 
-async def send_lines(message: Message, lines: list[str]) -> None:
+def send_lines(ctx: Context, lines: list[str]) -> None:
     """Long lists go out in as few messages as fit, in the chat's (or topic's) thread."""
     for chunk in dispatch.split_text(lines):
-        await message.answer(chunk)
+        ctx.reply(chunk)
 
 
-def ride_line(t: Translator, ride: Ride, rider: Rider | None, district: District) -> str:
-    when = ride.pickup_at.astimezone(dispatch.LOCAL_ZONE).strftime("%d.%m %H:%M")
+def ride_line(
+    t: Translator, ride: Ride, rider: Rider | None, district: District, tz: tzinfo
+) -> str:
+    when = ride.pickup_at.astimezone(tz).strftime("%d.%m %H:%M")
     line = t(
         "{number} · {when} · {state} · {name}",
         number=ride.number,
@@ -440,38 +345,32 @@ def ride_line(t: Translator, ride: Ride, rider: Rider | None, district: District
 
 
 @router.message(Command("queue"))
-async def queue(message: Message, session: AsyncSession, settings: Settings, i18n: I18n) -> None:
-    desk = await desk_for_command(message, session, settings, i18n)
+async def queue(message: Message, ctx: Context) -> None:
+    desk = await desk_for_command(message, ctx)
     if desk is None:
         return
     t = desk.t
-    rides_open = await dispatch.open_queue(session, desk.district.id)
+    rides_open = await dispatch.open_queue(ctx.session, desk.district.id)
     if not rides_open:
-        await message.answer(t("No open requests."))
+        ctx.reply(t("No open requests."))
         return
     lines = [t("Open requests, oldest first: {count}", count=len(rides_open))]
     for ride in rides_open:
-        rider = await session.get(Rider, ride.rider_id)
-        lines.append(ride_line(t, ride, rider, desk.district))
-    await send_lines(message, lines)
+        rider = await ctx.session.get(Rider, ride.rider_id)
+        lines.append(ride_line(t, ride, rider, desk.district, ctx.settings.tz))
+    send_lines(ctx, lines)
 
 
 @router.message(Command("today", "tomorrow"))
-async def day_manifest(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    settings: Settings,
-    i18n: I18n,
-) -> None:
-    desk = await desk_for_command(message, session, settings, i18n)
+async def day_manifest(message: Message, command: CommandObject, ctx: Context) -> None:
+    desk = await desk_for_command(message, ctx)
     if desk is None:
         return
-    t, tz = desk.t, dispatch.LOCAL_ZONE
-    day = datetime.now(tz).date() + timedelta(days=1 if command.command == "tomorrow" else 0)
-    groups = await dispatch.manifest(session, desk.district.id, day, tz)
+    t, tz = desk.t, ctx.settings.tz
+    day = ctx.today + timedelta(days=1 if command.command == "tomorrow" else 0)
+    groups = await dispatch.manifest(ctx.session, desk.district.id, day, tz)
     if not groups:
-        await message.answer(t("No rides on {date}.", date=day.strftime("%d.%m.%Y")))
+        ctx.reply(t("No rides on {date}.", date=day.strftime("%d.%m.%Y")))
         return
     lines = [t("Rides on {date}, by car:", date=day.strftime("%d.%m.%Y"))]
     for group in groups:
@@ -489,7 +388,7 @@ async def day_manifest(
                 )
             )
         for ride in group.rides:
-            rider = await session.get(Rider, ride.rider_id)
+            rider = await ctx.session.get(Rider, ride.rider_id)
             lines.append(
                 t(
                     "{time} — {number} · {state} · {name} · {origin} → {destination}",
@@ -501,20 +400,15 @@ async def day_manifest(
                     destination=ride.destination,
                 )
             )
-    await send_lines(message, lines)
+    send_lines(ctx, lines)
 
 
-def ride_number(args: str | None) -> int | None:
-    text = (args or "").strip().lstrip("#№").strip()
-    return int(text) if text.isdigit() and len(text) < 12 else None
-
-
-def event_line(t: Translator, event: RideEvent) -> str:
+def event_line(t: Translator, event: RideEvent, tz: tzinfo) -> str:
     who = ride_card.actor_text(t, event)
     old = t(ride_card.desk_status(event.from_status)) if event.from_status else t("new request")
     line = t(
         "{when} — {who}: {old} → {new}",
-        when=event.at.astimezone(dispatch.LOCAL_ZONE).strftime("%d.%m.%Y %H:%M"),
+        when=event.at.astimezone(tz).strftime("%d.%m.%Y %H:%M"),
         who=who,
         old=old,
         new=t(ride_card.desk_status(event.to_status)),
@@ -525,55 +419,45 @@ def event_line(t: Translator, event: RideEvent) -> str:
 
 
 @router.message(Command("ride"))
-async def ride_details(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    settings: Settings,
-    i18n: I18n,
-) -> None:
-    desk = await desk_for_command(message, session, settings, i18n)
+async def ride_details(message: Message, command: CommandObject, ctx: Context) -> None:
+    desk = await desk_for_command(message, ctx)
     if desk is None:
         return
-    t = desk.t
-    number = ride_number(command.args)
+    t, tz = desk.t, ctx.settings.tz
+    number = dispatch.ride_number(command.args)
     if number is None:
-        await message.reply(t("Write the ride's number, for example: /ride 12"))
+        ctx.reply_to(message.message_id, t("Write the ride's number, for example: /ride 12"))
         return
-    ride = await session.get(Ride, number)
+    ride = await ctx.session.get(Ride, number)
     if ride is None or ride.district_id != desk.district.id:
-        await message.reply(t("Ride {number} was not found in this district.", number=number))
+        text = t("Ride {number} was not found in this district.", number=number)
+        ctx.reply_to(message.message_id, text)
         return
-    text, _ = await ride_card.build(session, ride, desk.district, i18n)
+    text, _ = await ride_card.build(ctx.session, ride, desk.district, ctx.i18n, tz)
     lines = [text, "", t("History:")]
-    lines += [event_line(t, event) for event in await rides.history(session, ride.id)]
+    lines += [event_line(t, event, tz) for event in await rides.history(ctx.session, ride.id)]
     link = dispatch.card_link(desk.district.chat_id, ride.card_message_id, desk.district.topic_id)
     if link:
         lines += ["", link]
-    await send_lines(message, lines)
+    send_lines(ctx, lines)
 
 
 @router.message(Command("find"))
-async def find(
-    message: Message,
-    command: CommandObject,
-    session: AsyncSession,
-    settings: Settings,
-    i18n: I18n,
-) -> None:
-    desk = await desk_for_command(message, session, settings, i18n)
+async def find(message: Message, command: CommandObject, ctx: Context) -> None:
+    desk = await desk_for_command(message, ctx)
     if desk is None:
         return
     t = desk.t
     query = (command.args or "").strip()
     if len(query) < 2:
-        await message.reply(
-            t("Write a phone number or part of a name, for example: /find 87011234567")
+        ctx.reply_to(
+            message.message_id,
+            t("Write a phone number or part of a name, for example: /find 87011234567"),
         )
         return
-    found = await dispatch.find_riders(session, desk.district.id, query[:100])
+    found = await dispatch.find_riders(ctx.session, desk.district.id, query[:100])
     if not found:
-        await message.reply(t("Nobody found for «{query}».", query=query[:100]))
+        ctx.reply_to(message.message_id, t("Nobody found for «{query}».", query=query[:100]))
         return
     lines: list[str] = []
     for item in found:
@@ -589,5 +473,5 @@ async def find(
         )
         if not item.rides:
             lines.append(t("No rides yet."))
-        lines += [ride_line(t, ride, rider, desk.district) for ride in item.rides]
-    await send_lines(message, lines[1:])
+        lines += [ride_line(t, ride, rider, desk.district, ctx.settings.tz) for ride in item.rides]
+    send_lines(ctx, lines[1:])

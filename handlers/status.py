@@ -6,17 +6,16 @@ the command gives nothing away. It works at any step and leaves the conversation
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.types import Message
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.context import Context
 from bot.i18n import N_, Translator
 from bot.services.sweeps import age_parts
-from bot.settings import Settings
 from bot.status import status_report
 
 router = Router(name=__name__)
@@ -32,20 +31,14 @@ SWEEP_LABELS = {
 }
 
 
-def is_admin(message: Message, settings: Settings) -> bool:
-    return message.from_user is not None and message.from_user.id in settings.admin_ids
+def is_admin(message: Message, ctx: Context) -> bool:
+    return message.from_user is not None and message.from_user.id in ctx.settings.admin_ids
 
 
 @router.message(Command("status"), StateFilter("*"), is_admin)
-async def status(
-    message: Message,
-    t: Translator,
-    lang: str,
-    settings: Settings,
-    session: AsyncSession,
-) -> None:
-    report = await status_report(session)
-    await message.answer(render(report, t, lang, settings))
+async def status(message: Message, ctx: Context) -> None:
+    report = await status_report(ctx.session)
+    ctx.reply(render(report, ctx.t, ctx.lang, ctx.settings.tz))
 
 
 def duration(t: Translator, seconds: int) -> str:
@@ -55,7 +48,7 @@ def duration(t: Translator, seconds: int) -> str:
     return t("{minutes} min", minutes=minutes)
 
 
-def render(report: dict[str, Any], t: Translator, lang: str, settings: Settings) -> str:
+def render(report: dict[str, Any], t: Translator, lang: str, tz: tzinfo) -> str:
     """Short lines, one figure each, so a screen reader reads them one by one."""
     out, inbox = report["outbox"], report["inbox"]
     lines = [t("Bot status")]
@@ -108,7 +101,7 @@ def render(report: dict[str, Any], t: Translator, lang: str, settings: Settings)
         if finished is None:
             lines.append(t("{sweep}: has not run yet.", sweep=t(label)))
             continue
-        when = datetime.fromisoformat(finished).astimezone(settings.tz).strftime("%H:%M %d.%m")
+        when = datetime.fromisoformat(finished).astimezone(tz).strftime("%H:%M %d.%m")
         if str(run["last_result"] if run else "").startswith("failed"):
             lines.append(t("{sweep}: the last run failed at {time}.", sweep=t(label), time=when))
         else:

@@ -10,28 +10,18 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
-from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, User
-from aiogram.utils.callback_answer import CallbackAnswer
+from aiogram.types import CallbackQuery, Message, User
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.registration import VerifyAction, VerifyPress
-from bot.i18n import N_, I18n, Translator
+from bot.context import Context
+from bot.i18n import N_, Translator
 from bot.keyboards import registration as kb
 from bot.services import dispatch
 from bot.services import registration as reg
 from bot.services.outbox import enqueue_card
-from bot.settings import Settings
 from bot.states.registration import VerificationReason
 from models import District, Verification
-
-
-def alert(answer: CallbackAnswer, text: str) -> None:
-    """A short alert in answer to the press (answered once, by the middleware)."""
-    answer.text = text
-    answer.show_alert = True
-
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type.in_({"group", "supergroup"}))
@@ -61,13 +51,13 @@ class ReasonData(BaseModel):
     card_message_id: int
 
 
-async def _decider_name(session: AsyncSession, district_id: str, user: User) -> str:
-    return await dispatch.dispatcher_name(session, district_id, user.id) or user.full_name
+async def _decider_name(ctx: Context, district_id: str, user: User) -> str:
+    return await dispatch.dispatcher_name(ctx.session, district_id, user.id) or user.full_name
 
 
-async def _refresh(session: AsyncSession, verification: Verification, district: District) -> None:
+async def _refresh(ctx: Context, verification: Verification, district: District) -> None:
     await enqueue_card(
-        session,
+        ctx.session,
         kind=reg.VERIFICATION_CARD,
         subject_id=verification.id,
         chat_id=verification.card_chat_id or district.chat_id,
@@ -82,57 +72,46 @@ def _closed(t: Translator, verification: Verification) -> str:
     return t(ALREADY, status=status)
 
 
-async def _set_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=markup)
-
-
 @router.callback_query(VerifyPress.filter())
-async def card_pressed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: VerifyPress,
-    state: FSMContext,
-    session: AsyncSession,
-    settings: Settings,
-    i18n: I18n,
-) -> None:
+async def card_pressed(query: CallbackQuery, callback_data: VerifyPress, ctx: Context) -> None:
+    session, state = ctx.session, ctx.fsm
     verification = await session.get(
         Verification, callback_data.verification, populate_existing=True
     )
     district = await session.get(District, verification.district_id) if verification else None
     if verification is None or district is None:
-        alert(callback_answer, i18n.translator(settings.default_language)(GONE))
+        ctx.toast(ctx.i18n.translator(ctx.settings.default_language)(GONE), alert=True)
         return
-    t = i18n.translator(district.language)
+    t = ctx.i18n.translator(district.language)
     user = query.from_user
-    if not await dispatch.is_dispatcher(session, district.id, user.id, settings.admin_ids):
-        alert(callback_answer, t(NOT_A_DISPATCHER))
+    if not await dispatch.is_dispatcher(session, district.id, user.id, ctx.settings.admin_ids):
+        ctx.toast(t(NOT_A_DISPATCHER), alert=True)
         return
     if verification.status != "pending":
-        await _refresh(session, verification, district)
-        alert(callback_answer, _closed(t, verification))
+        await _refresh(ctx, verification, district)
+        ctx.toast(_closed(t, verification), alert=True)
         return
+    card = query.message if isinstance(query.message, Message) else None
     action = callback_data.action
     if action is VerifyAction.REJECT:
-        await _set_markup(query, kb.reject_reasons_keyboard(t, verification.id))
+        ctx.edit_markup(card, kb.reject_reasons_keyboard(t, verification.id))
         return
     if action is VerifyAction.BACK:
         await state.clear()
-        await _set_markup(query, kb.verification_keyboard(t, verification.id))
+        ctx.edit_markup(card, kb.verification_keyboard(t, verification.id))
         return
     if action is VerifyAction.TYPED:
-        assert isinstance(query.message, Message)
+        assert card is not None
         await state.set_state(VerificationReason.typed)
         await state.set_data(
             ReasonData(
-                verification_id=verification.id, card_message_id=query.message.message_id
+                verification_id=verification.id, card_message_id=card.message_id
             ).model_dump()
         )
-        alert(callback_answer, t(TYPE_REASON))
+        ctx.toast(t(TYPE_REASON), alert=True)
         return
     if action is VerifyAction.REASON and callback_data.arg not in reg.REJECT_REASONS:
-        alert(callback_answer, t(N_("This button is out of date.")))
+        ctx.toast(t(N_("This button is out of date.")), alert=True)
         return
     approve = action is VerifyAction.APPROVE
     decision = await reg.decide(
@@ -140,26 +119,21 @@ async def card_pressed(
         verification.id,
         approve=approve,
         actor_id=user.id,
-        actor_name=await _decider_name(session, district.id, user),
+        actor_name=await _decider_name(ctx, district.id, user),
         reason=None if approve else reg.reason_code(callback_data.arg),
     )
     if not decision.ok:
         assert decision.verification is not None
-        alert(callback_answer, _closed(t, decision.verification))
+        ctx.toast(_closed(t, decision.verification), alert=True)
         return
     await state.clear()
-    callback_answer.text = t(APPROVED if approve else REJECTED)
+    ctx.toast(t(APPROVED if approve else REJECTED))
 
 
 @router.message(StateFilter(VerificationReason.typed), F.reply_to_message)
-async def typed_reason(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    settings: Settings,
-    i18n: I18n,
-) -> None:
+async def typed_reason(message: Message, ctx: Context) -> None:
     """A reason typed as a reply to the card on which the dispatcher chose "another reason"."""
+    session, state = ctx.session, ctx.fsm
     try:
         data = ReasonData.model_validate(await state.get_data())
     except ValidationError:
@@ -174,23 +148,23 @@ async def typed_reason(
     if verification is None or district is None:
         await state.clear()
         return
-    t = i18n.translator(district.language)
-    if not await dispatch.is_dispatcher(session, district.id, user.id, settings.admin_ids):
+    t = ctx.i18n.translator(district.language)
+    if not await dispatch.is_dispatcher(session, district.id, user.id, ctx.settings.admin_ids):
         await state.clear()
-        await message.reply(t(NOT_A_DISPATCHER))
+        ctx.reply_to(message.message_id, t(NOT_A_DISPATCHER))
         return
     text = " ".join((message.text or "").split())
     if not text or len(text) > MAX_REASON or not any(ch.isalnum() for ch in text):
-        await message.reply(t(BAD_REASON))
+        ctx.reply_to(message.message_id, t(BAD_REASON))
         return
     decision = await reg.decide(
         session,
         verification.id,
         approve=False,
         actor_id=user.id,
-        actor_name=await _decider_name(session, district.id, user),
+        actor_name=await _decider_name(ctx, district.id, user),
         reason=text,
     )
     await state.clear()
     if not decision.ok and decision.verification is not None:
-        await message.reply(_closed(t, decision.verification))
+        ctx.reply_to(message.message_id, _closed(t, decision.verification))

@@ -46,7 +46,7 @@ from bot.keyboards.dispatch import LABELS
 from bot.services import booking_rules as br
 from bot.services.booking import BOOKED_FOR_YOU
 from bot.services.crypto import DataKey
-from bot.services.dispatch import LOCAL_ZONE as ZONE
+from bot.services.notifications import RENDER_ZONE as ZONE
 from bot.services.notifications import SCHEDULED, vehicle_params
 from bot.services.outbox import enqueue_message
 from bot.services.ride_labels import PURPOSE_LABELS

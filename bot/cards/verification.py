@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cards.registry import CardRenderer, CardView, register_card
 from bot.i18n import N_, I18n, Translator
 from bot.keyboards.registration import verification_keyboard
-from bot.services.dispatch import LOCAL_ZONE
 from bot.services.iin import mask_iin
+from bot.services.notifications import RENDER_ZONE
 from bot.services.privacy import ERASED_CARD
 from bot.services.registration import (
     CHILD,
@@ -40,7 +40,7 @@ STATUS_LABELS = {
 
 
 def local(instant: datetime) -> str:
-    return instant.astimezone(LOCAL_ZONE).strftime("%d.%m.%Y %H:%M")
+    return instant.astimezone(RENDER_ZONE).strftime("%d.%m.%Y %H:%M")
 
 
 def card_text(

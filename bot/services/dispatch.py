@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,9 +20,6 @@ from models import UNDECIDED_STATUSES, Dispatcher, District, Ride, Rider, RideSt
 
 S = RideStatus
 
-# Kazakhstan has one zone (UTC+5) since 1 March 2024, TIMEZONE's default. Cards and rider
-# messages are rendered where settings don't reach (the outbox sender, `rides.change`).
-LOCAL_ZONE: Final = ZoneInfo("Asia/Almaty")
 # The language of a message to someone who never chose one (SETTINGS' DEFAULT_LANGUAGE default).
 FALLBACK_LANGUAGE: Final = "kk"
 
@@ -377,6 +373,25 @@ def split_text(lines: Sequence[str], limit: int = TELEGRAM_TEXT_LIMIT) -> list[s
     if current.strip():
         chunks.append(current)
     return chunks
+
+
+# -- what a dispatcher types --------------------------------------------------------------------
+
+MAX_TYPED = 300
+
+
+def typed_words(text: str | None, limit: int = MAX_TYPED) -> str | None:
+    """Words typed by a person: not a sticker or photo, not only emoji, not too long."""
+    words = (text or "").strip()
+    if not words or len(words) > limit or not any(ch.isalnum() for ch in words):
+        return None
+    return words
+
+
+def ride_number(args: str | None) -> int | None:
+    """The ride's number after a command: `12`, `#12` or `№12`."""
+    text = (args or "").strip().lstrip("#№").strip()
+    return int(text) if text.isdigit() and len(text) < 12 else None
 
 
 # -- proposed times -----------------------------------------------------------------------------

@@ -8,8 +8,11 @@ would (row, first event, card queued); from there everything goes through Telegr
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -18,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.callbacks.dispatch import Act, ProposalAnswer, RideAct
 from bot.cards.ride import desk_status
 from bot.i18n import Translator
-from bot.services import dispatch
 from bot.services.ride_labels import status_label
 from bot.services.rides import Action, Actor, change
+from bot.settings import Settings
 from models import Dispatcher, District, Ride, RideEvent, Rider, RideStatus, Vehicle
+from tests.e2e.harness import BotHarness, running_bot
 from tests.unit.test_dispatch_service import (
     SEDAN,
     VAN,
@@ -34,8 +38,26 @@ S = RideStatus
 GROUP = -1001000000001
 TEKELI = -1001000000002
 RIDER_ID, REP_ID = 5001, 5002
-ZONE = dispatch.LOCAL_ZONE
+# The TIMEZONE setting, which the harness leaves at its default.
+ZONE = ZoneInfo(Settings.model_fields["timezone"].default)
 NAME = "Айгерім Сейітова"
+
+# The desk's answers now go through the outbox and share the group's pacing with the cards; a
+# three-second gap between group messages would only make these tests slow (the pacing itself
+# is tested with the sender).
+FAST_GROUPS = {"outbox_group_spacing": 0.1}
+
+
+@pytest.fixture
+async def bot(stand_in: Any, sqlite_url: str, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    async with running_bot(stand_in, sqlite_url, tmp_path, **FAST_GROUPS) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def pg_bot(stand_in: Any, postgres_url: str, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    async with running_bot(stand_in, postgres_url, tmp_path, **FAST_GROUPS) as harness:
+        yield harness
 
 
 class Scene:
@@ -614,6 +636,30 @@ async def test_a_district_in_a_forum_topic_keeps_everything_in_its_topic(bot) ->
         forum,
     )
     assert general.thread_id is None
+
+    # Whoever sets up the districts file learns the chat and topic ids, in that topic.
+    asked = nurlan.send_text("/chatid", chat=forum, thread_id=topic)
+    ids = await bot.stand_in.wait_for(f"chat_id = {forum}", forum)
+    assert ids.text.splitlines() == [f"chat_id = {forum}", f"topic_id = {topic}"]
+    assert ids.thread_id == topic
+    assert ids.reply_to is not None and ids.reply_to.message_id == asked.message_id
+
+
+async def test_an_administrator_reads_the_bots_status_in_a_private_chat(bot) -> None:
+    scene = Scene(bot)
+    await scene.ride()
+    kk = scene.kk  # the default language: the administrator never chose one
+    admin = bot.person(9999, name="Админ")
+    admin.send_text("/status")
+    report = await bot.stand_in.wait_for(kk("Bot status"), admin.chat)
+    lines = report.text.splitlines()
+    assert kk("Unanswered requests:") in lines
+    assert kk("Sweeps:") in lines
+    # An ordinary person is not told the command exists.
+    scene.rep.send_text("/status")
+    await bot.settle()
+    assert scene.rep.messages()
+    assert not any(scene.ru("Bot status") in m.text for m in scene.rep.messages())
 
 
 async def test_a_stale_proposal_answer_from_someone_else_is_refused(bot) -> None:

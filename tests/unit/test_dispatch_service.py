@@ -184,6 +184,21 @@ def test_card_links_exist_for_supergroups_and_topics_only() -> None:
     assert dispatch.card_link(-1001000000001, None) is None
 
 
+def test_a_typed_reason_is_words_of_a_reasonable_length() -> None:
+    assert dispatch.typed_words("  Нет машины с пандусом  ") == "Нет машины с пандусом"
+    assert dispatch.typed_words(None) is None
+    assert dispatch.typed_words("👍🙏") is None
+    assert dispatch.typed_words("я" * 301) is None
+
+
+def test_a_rides_number_is_read_with_or_without_its_sign() -> None:
+    assert dispatch.ride_number("12") == 12
+    assert dispatch.ride_number(" № 12 ") == 12
+    assert dispatch.ride_number("#7") == 7
+    assert dispatch.ride_number("двенадцать") is None
+    assert dispatch.ride_number(None) is None
+
+
 def test_typed_time_on_the_rides_own_day_or_a_given_date() -> None:
     ride_at = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)  # 10:00 in Almaty
     assert dispatch.parse_time_input("14:30", ride_at, ALMATY) == datetime(
