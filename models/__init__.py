@@ -4,6 +4,7 @@ from models.base import Base, UTCDateTime, utcnow
 from models.districts import Dispatcher, District, Vehicle
 from models.infra import AuditLog, ConversationState, InboundUpdate, OutboxMessage, SweepRun
 from models.people import Account, Consent, Invite, Representation, Rider
+from models.standing_orders import OrderStatus, StandingOrder
 from models.rides import (
     OPEN_STATUSES,
     UNDECIDED_STATUSES,
@@ -25,12 +26,14 @@ __all__ = [
     "District",
     "InboundUpdate",
     "Invite",
+    "OrderStatus",
     "OutboxMessage",
     "Representation",
     "Ride",
     "RideEvent",
     "RideStatus",
     "Rider",
+    "StandingOrder",
     "SweepRun",
     "UTCDateTime",
     "Vehicle",
