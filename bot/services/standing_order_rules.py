@@ -41,8 +41,7 @@ SHORT_WEEKDAYS: Final = (
 
 # Kazakh letters typed on a Russian keyboard come out as their look-alikes: read them so.
 _FOLD: Final = str.maketrans("әіңғүұқөһё", "аингуукохе")
-# Full names (folded) and the day they name; any prefix of three letters or more that names
-# one day only is understood too ("сәр", "пят", "thu").
+# Full names (folded) and the day they name; shortened and inflected forms are read too.
 _NAMES: Final[Mapping[str, int]] = {
     # Russian, nominative and accusative ("в среду")
     "понедельник": 1,
@@ -133,10 +132,16 @@ def _day_of(word: str) -> int | None:
         return _ABBREVIATIONS[word]
     if word in _NAMES:
         return _NAMES[word]
-    if len(word) < 3:
-        return None
-    days = {day for name, day in _NAMES.items() if name.startswith(word)}
-    return days.pop() if len(days) == 1 else None
+    # A shortened name ("сәр", "пят") or an inflected one ("средам", "жұмада", "mondays"):
+    # the longest start of the word, three letters or more, that names one day only.
+    for length in range(len(word), 2, -1):
+        stem = word[:length]
+        days = {day for name, day in _NAMES.items() if name.startswith(stem)}
+        if len(days) == 1:
+            return days.pop()
+        if days:
+            return None
+    return None
 
 
 def parse_weekdays(text: str) -> frozenset[int] | None:
