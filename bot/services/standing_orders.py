@@ -849,7 +849,7 @@ async def cancel_occurrence(
         return OrderResult(order=order, reason=NOT_A_DATE_OF_ORDER)
     actor = _actor_of(account, rider)
     rides = await _open_rides(session, order.id, day, day)
-    cancelled = await _cancel_rides(session, rides, actor, SKIP_CANCELLED, now)
+    cancelled = await _cancel_rides(session, rides, actor, "so_date_cancelled", now)
     _add_skip(order, day, SKIP_CANCELLED, SKIP_CANCELLED)
     order.updated_at = now
     await session.flush()
@@ -890,7 +890,7 @@ async def pause(
         return OrderResult(order=order, reason=_after_end(order))
     actor = _actor_of(account, rider)
     rides = await _open_rides(session, order.id, start, end)
-    cancelled = await _cancel_rides(session, rides, actor, "paused", now)
+    cancelled = await _cancel_rides(session, rides, actor, "so_paused", now)
     order.pauses = [*(order.pauses or []), {"start": start.isoformat(), "end": end.isoformat()}]
     order.updated_at = now
     await session.flush()
@@ -948,7 +948,7 @@ async def change_time(
         return OrderResult(order=order, reason=reason)
     actor = _actor_of(account, rider)
     rides = await _open_rides(session, order.id, start)
-    cancelled = await _cancel_rides(session, rides, actor, "time_changed", now, free_date=True)
+    cancelled = await _cancel_rides(session, rides, actor, "so_time_changed", now, free_date=True)
     kept = [c for c in order.time_changes or [] if date.fromisoformat(c["from"]) < start]
     order.time_changes = [
         *kept,
@@ -993,7 +993,7 @@ async def end_order(
         return OrderResult(order=order, reason=NOT_ACTIVE)
     actor = _actor_of(account, rider)
     rides = [r for r in await _open_rides(session, order.id, date.min) if r.pickup_at > now]
-    cancelled = await _cancel_rides(session, rides, actor, "order_ended", now)
+    cancelled = await _cancel_rides(session, rides, actor, "so_ended", now)
     order.status = OrderStatus.ENDED.value
     order.proposed_time = None
     order.proposed_return_time = None

@@ -336,6 +336,11 @@ async def test_one_date_is_cancelled_and_the_others_stay(env: Env) -> None:
     assert {r.occurrence_date for r in cancelled} == {date(2026, 12, 9)}
     others = [r for r in rides if r.occurrence_date != date(2026, 12, 9)]
     assert others and all(r.status == RideStatus.SCHEDULED.value for r in others)
+    async with env.sessions() as session:
+        district = await session.get(District, "taldykorgan")
+        assert district is not None
+        text, _ = await ride_card.build(session, cancelled[0], district, I18N)
+    assert "Причина: Этот день отменён в постоянной заявке" in text
 
     env.clock.now = local(date(2026, 12, 16), 12)  # the horizon now reaches 30 December
     await env.sweeps().run("standing_orders")
