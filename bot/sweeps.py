@@ -46,6 +46,7 @@ from models import (
     RideEvent,
     Rider,
     RideStatus,
+    StandingOrder,
     SweepRun,
     Vehicle,
     utcnow,
@@ -540,6 +541,12 @@ class Sweeps:
         done += await self._delete_batches(OutboxMessage.id, OutboxMessage.ride_id.in_(old_rides))
         done += await self._delete_batches(
             Ride.id, Ride.status.in_(FINISHED), Ride.status_changed_at < cut.rides
+        )
+        # A standing order holds addresses like its rides: kept as long, once it has stopped.
+        done += await self._delete_batches(
+            StandingOrder.id,
+            StandingOrder.status.in_(standing_orders.STOPPED_STATUSES),
+            StandingOrder.updated_at < cut.rides,
         )
         done += await self._delete_batches(
             InboundUpdate.update_id,

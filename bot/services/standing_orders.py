@@ -1295,6 +1295,7 @@ async def _views(
 
 
 LIVE_STATUSES: Final = (OrderStatus.PENDING.value, OrderStatus.APPROVED.value)
+STOPPED_STATUSES: Final = (OrderStatus.REJECTED.value, OrderStatus.ENDED.value)
 
 
 async def orders_of(

@@ -12,7 +12,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -552,3 +552,48 @@ async def test_lists_show_next_dates_and_skipped_ones(env: Env) -> None:
     assert list(mine[0].next_dates) == IN_HORIZON[:3]
     assert [s.day for s in mine[0].skipped] == [HOLIDAY]
     assert len(tomorrow) == 2
+
+
+async def test_a_date_whose_usual_car_is_busy_waits_for_a_dispatcher(env: Env) -> None:
+    async with transaction(env.sessions) as session:
+        van = await session.scalar(select(Vehicle).where(Vehicle.plate == VAN))
+        other = await make_account(session, 7101, name="Ерлан")
+        neighbour = await make_rider(session, account=other, name="Ерлан Ахметов")
+        assert van is not None
+        session.add(
+            Ride(
+                rider_id=neighbour.id,
+                district_id="taldykorgan",
+                pickup_address="ул. Жансугурова, 5",
+                destination="Поликлиника №1",
+                purpose="clinic",
+                pickup_at=local(date(2026, 12, 9), 7, 45),
+                status=RideStatus.SCHEDULED.value,
+                vehicle_id=van.id,
+            )
+        )
+    await approved(env)
+    await env.sweeps().run("standing_orders")
+    states = {
+        (r.occurrence_date, r.leg): r.status for r in await env.rides() if r.standing_order_id
+    }
+    assert states[(date(2026, 12, 9), "there")] == RideStatus.REQUESTED.value
+    assert states[(date(2026, 12, 9), "back")] == RideStatus.SCHEDULED.value
+    assert states[(date(2026, 12, 7), "there")] == RideStatus.SCHEDULED.value
+
+
+async def test_stopped_orders_are_deleted_with_old_rides_and_running_ones_kept(env: Env) -> None:
+    running = await approved(env)
+    refused = await create(env, weekdays=frozenset({2}))
+    assert refused.order is not None
+    async with transaction(env.sessions) as session:
+        await so.reject(session, refused.order.id, DISPATCHER, "no_car", env.clock.now)
+    env.clock.now += timedelta(days=env.settings.retention_days + 1)
+    async with transaction(env.sessions) as session:
+        order = await session.get(StandingOrder, running)
+        assert order is not None
+        order.end_date = date(2028, 1, 1)  # still running a year on
+    await env.sweeps().run("retention")
+    async with env.sessions() as session:
+        left = set(await session.scalars(select(StandingOrder.id)))
+    assert left == {running}
