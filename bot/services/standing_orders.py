@@ -623,10 +623,7 @@ async def approve(
         vehicle = await session.get(Vehicle, vehicle_id)
         if vehicle is None or vehicle.district_id != order.district_id or not vehicle.active:
             return OrderResult(order=order, reason=VEHICLE_UNFIT)
-        probe = Ride(
-            wheelchair=order.wheelchair, assistant=order.assistant, companions=order.companions
-        )
-        if not suits(vehicle, probe):
+        if vehicle not in await fitting_vehicles(session, order):
             return OrderResult(order=order, reason=VEHICLE_UNFIT)
     verdict = await capacity_of(session, order, district)
     order.status = OrderStatus.APPROVED.value
@@ -642,6 +639,38 @@ async def approve(
     msgid = APPROVED_WITH_CAR if vehicle is not None else APPROVED
     await _tell(session, order, msgid, params, vehicle=vehicle)
     return OrderResult(order=order, capacity=verdict)
+
+
+async def fitting_vehicles(session: AsyncSession, order: StandingOrder) -> list[Vehicle]:
+    """The district's active cars that can take the order's rider and party (the car menu)."""
+    probe = Ride(
+        wheelchair=order.wheelchair, assistant=order.assistant, companions=order.companions
+    )
+    rows = await session.scalars(
+        select(Vehicle)
+        .where(Vehicle.district_id == order.district_id, Vehicle.active.is_(True))
+        .order_by(Vehicle.plate)
+    )
+    return [v for v in rows if suits(v, probe)]
+
+
+# Offsets from the asked pickup offered as ready-made other times, in minutes.
+PROPOSAL_OFFSETS: Final = (-60, -30, 30, 60, 90, 120)
+
+
+def proposal_times(district: District, pickup: time) -> list[time]:
+    """Other pickup times near the asked one, inside the district's service hours."""
+    rules = booking.rules_of(district)
+    base = pickup.hour * 60 + pickup.minute
+    found = []
+    for offset in PROPOSAL_OFFSETS:
+        minutes = base + offset
+        if not 0 <= minutes < 24 * 60:
+            continue
+        at = time(minutes // 60, minutes % 60)
+        if rules.within_service_hours(at):
+            found.append(at)
+    return found
 
 
 async def propose_time(

@@ -597,3 +597,25 @@ async def test_stopped_orders_are_deleted_with_old_rides_and_running_ones_kept(e
     async with env.sessions() as session:
         left = set(await session.scalars(select(StandingOrder.id)))
     assert left == {running}
+
+
+async def test_a_wheelchair_order_is_offered_and_given_only_cars_that_take_a_wheelchair(
+    env: Env,
+) -> None:
+    result = await create(env, wheelchair=True)
+    assert result.order is not None
+    async with transaction(env.sessions) as session:
+        fitting = await so.fitting_vehicles(session, result.order)
+        sedan = await session.scalar(select(Vehicle).where(Vehicle.plate == "456DEF05"))
+        assert sedan is not None
+        refused = await so.approve(
+            session, result.order.id, DISPATCHER, env.clock.now, vehicle_id=sedan.id
+        )
+        district = await session.get(District, "taldykorgan")
+        assert district is not None
+        times = so.proposal_times(district, time(7, 30))
+    assert [v.plate for v in fitting] == [VAN]
+    assert refused.reason == so.VEHICLE_UNFIT
+    assert (await env.order(result.order.id)).status == OrderStatus.PENDING
+    # An hour earlier, 06:30, is before the first pickup at 07:00.
+    assert times == [time(7, 0), time(8, 0), time(8, 30), time(9, 0), time(9, 30)]
