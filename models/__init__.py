@@ -4,7 +4,6 @@ from models.base import Base, UTCDateTime, utcnow
 from models.districts import Dispatcher, District, Vehicle
 from models.infra import AuditLog, ConversationState, InboundUpdate, OutboxMessage, SweepRun
 from models.people import Account, Consent, Invite, Representation, Rider
-from models.standing_orders import OrderStatus, StandingOrder
 from models.rides import (
     OPEN_STATUSES,
     UNDECIDED_STATUSES,
@@ -13,6 +12,7 @@ from models.rides import (
     RideStatus,
     Verification,
 )
+from models.standing_orders import OrderStatus, StandingOrder
 
 __all__ = [
     "OPEN_STATUSES",

@@ -63,7 +63,9 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["district_id"], ["districts.id"], name=op.f("fk_standing_orders_district_id_districts")
+            ["district_id"],
+            ["districts.id"],
+            name=op.f("fk_standing_orders_district_id_districts"),
         ),
         sa.ForeignKeyConstraint(
             ["rider_id"],
@@ -105,9 +107,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("districts", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "standing_order_max_days", sa.Integer(), nullable=False, server_default="92"
-            )
+            sa.Column("standing_order_max_days", sa.Integer(), nullable=False, server_default="92")
         )
         batch_op.add_column(
             sa.Column(
@@ -132,7 +132,9 @@ def downgrade() -> None:
         batch_op.drop_constraint(
             batch_op.f("fk_rides_standing_order_id_standing_orders"), type_="foreignkey"
         )
-        batch_op.drop_constraint(batch_op.f("uq_rides_standing_order_id_occurrence_date_leg"), type_="unique")
+        batch_op.drop_constraint(
+            batch_op.f("uq_rides_standing_order_id_occurrence_date_leg"), type_="unique"
+        )
         batch_op.drop_column("leg")
         batch_op.drop_column("occurrence_date")
         batch_op.drop_column("standing_order_id")
