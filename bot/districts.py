@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select, update
@@ -76,6 +76,11 @@ class DistrictEntry(_Strict):
     vehicles: list[VehicleEntry] = []
     categories: list[CategoryEntry] = []
     rules: dict[str, Any] = {}
+    # Standing orders: furthest end date (days after the first date), the share of a day's
+    # car-hours they may take, and whether public holidays are skipped or kept.
+    standing_order_max_days: int = Field(default=92, ge=7, le=366)
+    standing_order_capacity_share: float = Field(default=0.6, gt=0, le=1)
+    holidays: Literal["skip", "keep"] = "skip"
 
     @field_validator("desk_phone")
     @classmethod
@@ -184,6 +189,9 @@ async def sync_districts(session: AsyncSession, spec: DistrictsFile) -> None:
         district.desk_hours = entry.desk_hours
         district.rules = dict(entry.rules)
         district.extra_categories = [c.model_dump() for c in entry.categories]
+        district.standing_order_max_days = entry.standing_order_max_days
+        district.standing_order_capacity_share = entry.standing_order_capacity_share
+        district.holidays = entry.holidays
         district.active = True
         await session.flush()
 

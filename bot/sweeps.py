@@ -26,6 +26,7 @@ from bot.db import transaction
 from bot.delivery import reader
 from bot.i18n import N_
 from bot.inbox import owner_gone
+from bot.services import standing_orders
 from bot.services import sweeps as rules
 from bot.services.booking_rules import BookingRules
 from bot.services.outbox import enqueue_message
@@ -45,6 +46,7 @@ from models import (
     RideEvent,
     Rider,
     RideStatus,
+    StandingOrder,
     SweepRun,
     Vehicle,
     utcnow,
@@ -98,8 +100,8 @@ VKK_LETTERS = {
 FINISHED = tuple(s.value for s in RideStatus if s not in OPEN_STATUSES)
 
 # Sweeps that keep promises to people run every SWEEP_INTERVAL_SECONDS; housekeeping hourly.
-FREQUENT = ("reminders", "escalation", "expiry")
-HOURLY = ("vkk", "conversations", "retention")
+FREQUENT = ("reminders", "escalation", "expiry", "standing_orders")
+HOURLY = ("vkk", "standing_order_vkk", "conversations", "retention")
 SWEEP_NAMES = (*FREQUENT, *HOURLY)
 
 
@@ -140,6 +142,8 @@ class Sweeps:
             "escalation": self.escalation,
             "expiry": self.expiry,
             "vkk": self.vkk,
+            "standing_orders": self.standing_orders,
+            "standing_order_vkk": self.standing_order_vkk,
             "conversations": self.conversations,
             "retention": self.retention,
         }
@@ -481,6 +485,42 @@ class Sweeps:
                 done += 1
         return done
 
+    # -- standing orders --------------------------------------------------------------------
+
+    async def standing_orders(self, now: datetime) -> int:
+        """Each approved order's dates that entered the booking horizon become rides.
+
+        One transaction per date under the order's lock, so a restart in the middle loses
+        nothing and repeats nothing, and a second process finds the date done.
+        """
+        async with transaction(self.sessions) as session:
+            await standing_orders.close_finished(session, now, tz=self.tz)
+        async with self.reads() as session:
+            order_ids = await standing_orders.active_order_ids(session)
+        done = 0
+        for order_id in order_ids:
+            async with self.reads() as session:
+                days = await standing_orders.due_dates(session, order_id, now, tz=self.tz)
+            for day in days:
+                async with transaction(self.sessions) as session:
+                    result = await standing_orders.materialize(
+                        session, order_id, day, now, tz=self.tz
+                    )
+                done += int(result.acted)
+        return done
+
+    async def standing_order_vkk(self, now: datetime) -> int:
+        """Once per conclusion, 30 days ahead: the order stops when the ВКК conclusion expires."""
+        if not rules.notice_hours(now, self.tz):
+            return 0
+        async with self.reads() as session:
+            order_ids = await standing_orders.vkk_reminders_due(session, now, tz=self.tz)
+        done = 0
+        for order_id in order_ids:
+            async with transaction(self.sessions) as session:
+                done += int(await standing_orders.remind_vkk(session, order_id, now, tz=self.tz))
+        return done
+
     # -- housekeeping -----------------------------------------------------------------------
 
     async def conversations(self, now: datetime) -> int:
@@ -501,6 +541,12 @@ class Sweeps:
         done += await self._delete_batches(OutboxMessage.id, OutboxMessage.ride_id.in_(old_rides))
         done += await self._delete_batches(
             Ride.id, Ride.status.in_(FINISHED), Ride.status_changed_at < cut.rides
+        )
+        # A standing order holds addresses like its rides: kept as long, once it has stopped.
+        done += await self._delete_batches(
+            StandingOrder.id,
+            StandingOrder.status.in_(standing_orders.STOPPED_STATUSES),
+            StandingOrder.updated_at < cut.rides,
         )
         done += await self._delete_batches(
             InboundUpdate.update_id,

@@ -12,6 +12,7 @@ from models.rides import (
     RideStatus,
     Verification,
 )
+from models.standing_orders import OrderStatus, StandingOrder
 
 __all__ = [
     "OPEN_STATUSES",
@@ -25,12 +26,14 @@ __all__ = [
     "District",
     "InboundUpdate",
     "Invite",
+    "OrderStatus",
     "OutboxMessage",
     "Representation",
     "Ride",
     "RideEvent",
     "RideStatus",
     "Rider",
+    "StandingOrder",
     "SweepRun",
     "UTCDateTime",
     "Vehicle",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -25,6 +25,11 @@ class District(Base):
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Categories the district adds: [{"code": ..., "name_kk": ..., "name_ru": ...}].
     extra_categories: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # Standing orders: the furthest end date (days after the first date), the share of a day's
+    # car-hours they may take, and whether public holidays are "skip"ped or "keep"t.
+    standing_order_max_days: Mapped[int] = mapped_column(default=92)
+    standing_order_capacity_share: Mapped[float] = mapped_column(Float, default=0.6)
+    holidays: Mapped[str] = mapped_column(String(8), default="skip")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # The dispatch desk riders phone: every "call the dispatcher" text gives this number.

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -48,6 +58,8 @@ class Ride(Base):
     __table_args__ = (
         Index("ix_rides_district_status_pickup", "district_id", "status", "pickup_at"),
         Index("ix_rides_rider_pickup", "rider_id", "pickup_at"),
+        # One ride per standing-order occurrence and leg, whatever the sweepers do.
+        UniqueConstraint("standing_order_id", "occurrence_date", "leg"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,6 +97,12 @@ class Ride(Base):
     reminder_evening_at: Mapped[datetime | None]
     reminder_before_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
+    # Rides made from a standing order: the order, the date it stands for, "there" or "back".
+    standing_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("standing_orders.id", ondelete="SET NULL")
+    )
+    occurrence_date: Mapped[date | None] = mapped_column(Date)
+    leg: Mapped[str | None] = mapped_column(String(8))
 
     @property
     def number(self) -> str:

@@ -107,6 +107,8 @@ def card_text(
     ]
     if ride.comment:
         lines.append(t("Comment: {comment}", comment=ride.comment))
+    if ride.standing_order_id is not None:
+        lines.append(t("From standing order №{number}", number=ride.standing_order_id))
     lines.append(t("Verified until (VKK): {date}", date=verified_until(t, rider)))
     if vehicle is not None:
         colour = vehicle.colour_kk if t.lang == "kk" else vehicle.colour_ru

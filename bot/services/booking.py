@@ -285,6 +285,9 @@ class Draft:
     comment: str = ""
     return_of: int | None = None
     booked_by: int | None = None
+    # A ride made from a standing order: the order and the date it stands for.
+    standing_order_id: int | None = None
+    occurrence_date: date | None = None
 
 
 @dataclass(frozen=True)
@@ -361,8 +364,12 @@ async def create_booking(
     now: datetime,
     *,
     tz: ZoneInfo,
+    announce: bool = True,
 ) -> BookingResult:
     """Create the ride (and its way back) as requested, or say why not; never twice per key.
+
+    `announce=False` leaves out the "{who} booked ride …" message to the rider's circle: the
+    standing-order sweep books on nobody's behalf and tells people in its own words.
 
     The rider's row is locked first (PostgreSQL; SQLite writers are serial already), so two
     confirmations of one summary, or two relatives booking at once, are decided one after the
@@ -420,8 +427,12 @@ async def create_booking(
             "created_at": now,
             "updated_at": now,
             "status_changed_at": now,
+            "standing_order_id": draft.standing_order_id,
+            "occurrence_date": draft.occurrence_date,
         }
         return Ride(**{**common, **fields})
+
+    standing = draft.standing_order_id is not None
 
     try:
         async with session.begin_nested():
@@ -433,6 +444,7 @@ async def create_booking(
                 pickup_at=pickup,
                 return_of=return_of,
                 request_key=draft.request_key,
+                leg="there" if standing else None,
             )
             session.add(ride)
             await session.flush()
@@ -446,6 +458,7 @@ async def create_booking(
                     pickup_at=back,
                     return_of=ride.id,
                     request_key=draft.request_key + RETURN_KEY_SUFFIX,
+                    leg="back" if standing else None,
                 )
                 session.add(return_ride)
                 await session.flush()
@@ -468,6 +481,8 @@ async def create_booking(
             topic_id=district.topic_id,
             ride_id=created.id,
         )
+        if not announce:
+            continue
         await tell(
             session,
             created,

@@ -39,11 +39,24 @@ CANCEL_REASONS: Final[dict[str, str]] = {
 }
 
 
+# Reasons the bot gives itself when a change to a standing order cancels its rides.
+STANDING_ORDER_REASONS: Final[dict[str, str]] = {
+    "so_date_cancelled": N_("This date was cancelled in the standing order"),
+    "so_paused": N_("The standing order is paused"),
+    "so_time_changed": N_("The standing order's time was changed; the ride is booked anew"),
+    "so_ended": N_("The standing order was ended"),
+}
+
+
 def reason_msgid(reason: str | None) -> str | None:
     """The message id of a reason picked from a list, or None for a typed one."""
     if reason is None:
         return None
-    return REJECT_REASONS.get(reason) or CANCEL_REASONS.get(reason)
+    return (
+        REJECT_REASONS.get(reason)
+        or CANCEL_REASONS.get(reason)
+        or STANDING_ORDER_REASONS.get(reason)
+    )
 
 
 # A vehicle with a ride in one of these states is busy around that ride's pickup time.
