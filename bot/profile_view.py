@@ -184,13 +184,12 @@ async def rider_page(ctx: Context, rider_id: int) -> tuple[str, InlineKeyboardMa
         lines.append(t("Linked relatives: {count}", count=count))
     several = len(await reg.riders_of(session, account)) > 1
     rep = access.representation
-    can_delete = rep is not None and rider.account_id is None
     markup = kb.rider_page_keyboard(
         t,
         rider.id,
         own=access.own,
         representation_id=rep.id if rep else None,
-        can_delete=can_delete,
+        can_delete=access.can_delete,
         several=several,
     )
     return "\n".join(lines), markup

@@ -139,7 +139,7 @@ async def register_pressed(
 async def delete_pressed(query: CallbackQuery, callback_data: ProfilePress, ctx: Context) -> None:
     t = ctx.t
     access = await reg.access_to(ctx.session, ctx.person, callback_data.rider)
-    if access is None or access.representation is None or access.rider.account_id is not None:
+    if access is None or not access.can_delete:
         ctx.toast(t(NOT_YOURS), alert=True)
         return
     text = t(
