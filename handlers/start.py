@@ -29,9 +29,7 @@ router.callback_query.filter(F.message.chat.type == "private")
 
 
 @router.message(CommandStart(deep_link=True))
-async def start_with_link(
-    message: Message, command: CommandObject, ctx: Context, language_chosen: bool
-) -> None:
+async def start_with_link(message: Message, command: CommandObject, ctx: Context) -> None:
     """A deep link (a relative's invite); registered before the plain /start, which it precedes.
 
     A new person first chooses the language and accepts the consent; the code waits in the
@@ -39,12 +37,12 @@ async def start_with_link(
     """
     args = command.args or ""
     if not args.startswith(INVITE_PREFIX):
-        await start(message, ctx, language_chosen)
+        await start(message, ctx)
         return
     code = args.removeprefix(INVITE_PREFIX)
     state = ctx.fsm
     await state.clear()
-    if not language_chosen:
+    if not ctx.person.language:
         await state.set_state(Invitation.pending)
         await state.set_data({"invite": code})
         ask_language(ctx, message)
@@ -56,9 +54,9 @@ async def start_with_link(
 
 
 @router.message(CommandStart())
-async def start(message: Message, ctx: Context, language_chosen: bool) -> None:
+async def start(message: Message, ctx: Context) -> None:
     await ctx.fsm.clear()
-    if not language_chosen:
+    if not ctx.person.language:
         ask_language(ctx, message)
         return
     if ctx.person.consent_version is None:
