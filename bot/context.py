@@ -117,13 +117,19 @@ class Outbox:
         topic_id: int | None = None,
         urgent: bool = False,
         reply_to: int | None = None,
+        start_link: str | None = None,
     ) -> OutboxMessage:
-        """A new message with a text already in the recipient's language."""
+        """A new message with a text already in the recipient's language.
+
+        `start_link`: the message is the bot's own link that opens it with `/start <that>`;
+        the sender writes the link, since only it knows the bot's name (see `bot.delivery`)."""
         payload: dict[str, Any] = {"text": text}
         if markup is not None:
             payload["markup"] = dump_markup(markup)
         if reply_to:
             payload["reply_to"] = reply_to
+        if start_link is not None:
+            payload["start_link"] = start_link
         return self._add(chat_id, topic_id, SEND, payload, urgent)
 
     def edit(
@@ -215,6 +221,16 @@ class Context:
         assert self.chat_id is not None
         return self.outbox.send(
             self.chat_id, text, markup, topic_id=self.topic_id, urgent=True, reply_to=message_id
+        )
+
+    def reply_start_link(self, parameter: str) -> OutboxMessage:
+        """A message that is only the bot's link opening it with `/start <parameter>` (an invite).
+
+        A step can't know the bot's username without asking Telegram inside its transaction;
+        the sender asks (once per process) and writes the link."""
+        assert self.chat_id is not None
+        return self.outbox.send(
+            self.chat_id, "", topic_id=self.topic_id, urgent=True, start_link=parameter
         )
 
     def send(self, chat_id: int, text: str, markup: Markup | None = None) -> OutboxMessage:

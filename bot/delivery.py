@@ -242,6 +242,8 @@ class Request:
     markup: Markup | None
     reply_to: int | None = None
     entities: list[MessageEntity] | None = None
+    # The text is the bot's link opening it with `/start <start_link>` (see `_call`).
+    start_link: str | None = None
 
 
 @dataclass
@@ -782,7 +784,7 @@ class OutboxSender:
                 markup=view.markup,
             )
         payload = row.payload
-        if "markup" in payload or row.kind == EDIT:
+        if "markup" in payload or "start_link" in payload or row.kind == EDIT:
             # Written by a step (`bot.context.Outbox`): the text is already in the person's
             # language and the buttons are stored as they are.
             return Request(
@@ -793,6 +795,7 @@ class OutboxSender:
                 text=payload.get("text"),
                 markup=load_markup(payload.get("markup")),
                 reply_to=payload.get("reply_to"),
+                start_link=payload.get("start_link"),
             )
         lang = payload.get("lang") or self.i18n.default_language
         if row.account_id is not None:
@@ -857,11 +860,16 @@ class OutboxSender:
             if request.reply_to
             else None
         )
-        assert request.text is not None
+        text = request.text
+        if request.start_link is not None:
+            # aiogram keeps the answer of getMe: Telegram is asked once per process.
+            me = await self.bot.me()
+            text = f"https://t.me/{me.username}?start={request.start_link}"
+        assert text is not None
         message = await self.bot.send_message(
             chat_id=request.chat_id,
             message_thread_id=request.topic_id,
-            text=request.text,
+            text=text,
             entities=request.entities,
             reply_markup=request.markup,
             reply_parameters=reply,

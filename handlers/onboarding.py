@@ -7,14 +7,13 @@ the way back open: one button shows the consent again.
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardMarkup
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.context import Context
 from bot.filters import Button
-from bot.i18n import N_, I18n, Translator
+from bot.i18n import N_, Translator
 from bot.keyboards.common import main_menu
 from bot.keyboards.registration import (
     AGREE,
@@ -27,11 +26,9 @@ from bot.keyboards.registration import (
     reply,
 )
 from bot.services import registration as reg
-from bot.services.crypto import DataKey
-from bot.settings import Settings
 from bot.states.registration import Draft, Onboarding
-from handlers.registration import begin_registration, make_ctx
-from models import Account
+from handlers.registration import begin_registration
+from handlers.representatives import show_invite
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -43,33 +40,26 @@ INTRO = N_(
 )
 
 
-async def begin(
-    bot: Bot,
-    chat_id: int,
-    state: FSMContext,
-    t: Translator,
-    settings: Settings,
-    *,
-    invite: str | None = None,
-) -> None:
+async def begin(ctx: Context, *, invite: str | None = None) -> None:
     """Show the two sentences and the consent; the text shown is kept for the answer."""
-    text = reg.consent_text(t, settings.retention_days)
-    await state.set_state(Onboarding.consent)
+    t = ctx.t
+    text = reg.consent_text(t, ctx.settings.retention_days)
+    await ctx.fsm.set_state(Onboarding.consent)
     data: dict[str, str] = {"consent_text": text, "consent_lang": t.lang}
     if invite:
         data["invite"] = invite
-    await state.set_data(data)
-    await bot.send_message(chat_id, t(INTRO))
-    await bot.send_message(chat_id, text, reply_markup=consent_keyboard(t))
+    await ctx.fsm.set_data(data)
+    ctx.reply(t(INTRO))
+    ctx.reply(text, consent_keyboard(t))
 
 
-async def ask_role(bot: Bot, chat_id: int, state: FSMContext, t: Translator) -> None:
-    await state.set_state(Onboarding.role)
-    await state.set_data({})
-    await bot.send_message(
-        chat_id,
+async def ask_role(ctx: Context) -> None:
+    await ctx.fsm.set_state(Onboarding.role)
+    await ctx.fsm.set_data({})
+    t = ctx.t
+    ctx.reply(
         t("Who will ride? Choose one. You can register other people later in /profile."),
-        reply_markup=_role_keyboard(t),
+        _role_keyboard(t),
     )
 
 
@@ -78,99 +68,65 @@ def _role_keyboard(t: Translator) -> ReplyKeyboardMarkup:
 
 
 @router.message(Onboarding.consent, Button(AGREE))
-async def agreed(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    bot: Bot,
-    settings: Settings,
-    i18n: I18n,
-) -> None:
+async def agreed(message: Message, ctx: Context) -> None:
+    t, state = ctx.t, ctx.fsm
     data = await state.get_data()
-    text = str(data.get("consent_text") or reg.consent_text(t, settings.retention_days))
+    text = str(data.get("consent_text") or reg.consent_text(t, ctx.settings.retention_days))
     lang = str(data.get("consent_lang") or t.lang)
-    await reg.give_consent(session, account, language=lang, text=text)
-    await message.answer(t("Thank you. Your consent is saved."))
+    await reg.give_consent(ctx.session, ctx.person, language=lang, text=text, now=ctx.now)
+    ctx.reply(t("Thank you. Your consent is saved."))
     invite = data.get("invite")
     if invite:
-        from handlers.representatives import show_invite
-
         await state.clear()
-        await show_invite(message.chat.id, bot, state, session, account, t, settings, str(invite))
+        await show_invite(ctx, str(invite))
         return
-    await ask_role(bot, message.chat.id, state, t)
+    await ask_role(ctx)
 
 
 @router.message(Onboarding.consent, Button(DISAGREE))
-async def declined(message: Message, state: FSMContext, t: Translator) -> None:
-    await state.clear()
-    await message.answer(
+async def declined(message: Message, ctx: Context) -> None:
+    await ctx.fsm.clear()
+    t = ctx.t
+    ctx.reply(
         t(
             "Without your consent the bot can't keep your data, so it can't book rides for you. "
             "You can still call the dispatcher. If you change your mind, press “Read the consent "
             "again” or send /start."
         ),
-        reply_markup=read_again_keyboard(t),
+        read_again_keyboard(t),
     )
 
 
 @router.message(Onboarding.consent)
-async def consent_unclear(message: Message, t: Translator) -> None:
-    await message.answer(
-        t("Please press “I agree” or “I do not agree” below."), reply_markup=consent_keyboard(t)
-    )
+async def consent_unclear(message: Message, ctx: Context) -> None:
+    t = ctx.t
+    ctx.reply(t("Please press “I agree” or “I do not agree” below."), consent_keyboard(t))
 
 
 @router.message(StateFilter(None), Button(READ_CONSENT))
-async def read_again(
-    message: Message, state: FSMContext, t: Translator, bot: Bot, settings: Settings
-) -> None:
-    await begin(bot, message.chat.id, state, t, settings)
+async def read_again(message: Message, ctx: Context) -> None:
+    await begin(ctx)
 
 
 @router.message(Onboarding.role, Button(ROLE_SELF))
-async def role_self(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    bot: Bot,
-    settings: Settings,
-    data_key: DataKey,
-) -> None:
+async def role_self(message: Message, ctx: Context) -> None:
+    account = ctx.person
     account.role = "rider"
-    if await reg.own_rider(session, account) is not None:
-        await state.clear()
-        await message.answer(t(reg.OWN_EXISTS.msgid), reply_markup=main_menu(t))
+    if await reg.own_rider(ctx.session, account) is not None:
+        await ctx.fsm.clear()
+        ctx.reply(ctx.t(reg.OWN_EXISTS.msgid), main_menu(ctx.t))
         return
     name = message.from_user.full_name if message.from_user else ""
-    ctx = make_ctx(bot, message.chat.id, t, i18n, session, account, settings, data_key, name)
-    await begin_registration(ctx, state, Draft(for_other=False))
+    await begin_registration(ctx, Draft(for_other=False, telegram_name=name))
 
 
 @router.message(Onboarding.role, Button(ROLE_OTHER))
-async def role_other(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    bot: Bot,
-    settings: Settings,
-    data_key: DataKey,
-) -> None:
-    account.role = "representative"
-    ctx = make_ctx(bot, message.chat.id, t, i18n, session, account, settings, data_key)
-    await begin_registration(ctx, state, Draft(for_other=True))
+async def role_other(message: Message, ctx: Context) -> None:
+    ctx.person.role = "representative"
+    await begin_registration(ctx, Draft(for_other=True))
 
 
 @router.message(Onboarding.role)
-async def role_unclear(message: Message, t: Translator) -> None:
-    await message.answer(
-        t("Please choose one of the buttons below."), reply_markup=_role_keyboard(t)
-    )
+async def role_unclear(message: Message, ctx: Context) -> None:
+    t = ctx.t
+    ctx.reply(t("Please choose one of the buttons below."), _role_keyboard(t))

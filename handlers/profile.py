@@ -9,57 +9,31 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
-from aiogram.types import (
-    CallbackQuery,
-    InlineKeyboardMarkup,
-    Message,
-    ReplyKeyboardRemove,
-)
-from aiogram.utils.callback_answer import CallbackAnswer
-from sqlalchemy.ext.asyncio import AsyncSession
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 
 from bot.callbacks.registration import ForgetAnswer, ProfileAction, ProfilePress
+from bot.context import Context
 from bot.filters import Button
-from bot.i18n import N_, I18n, Translator
+from bot.i18n import N_, Translator
 from bot.keyboards import registration as kb
 from bot.keyboards.common import LANGUAGE_NAMES, PROFILE, main_menu
+from bot.profile_view import NOT_YOURS, profile_lines, rider_page, send_rider_page, view_of_rider
 from bot.services import privacy
 from bot.services import registration as reg
-from bot.services.crypto import DataKey
 from bot.services.dispatch import split_text
 from bot.services.i18n_types import Reason
 from bot.settings import Settings
 from bot.states.registration import Draft
 from handlers.onboarding import begin as begin_onboarding
-from handlers.registration import (
-    begin_edit,
-    begin_registration,
-    make_ctx,
-    profile_lines,
-    view_of_rider,
-)
-from models import Account, District, Representation, Rider
-
-
-def alert(answer: CallbackAnswer, text: str) -> None:
-    """A short alert in answer to the press (answered once, by the middleware)."""
-    answer.text = text
-    answer.show_alert = True
-
+from handlers.registration import begin_edit, begin_registration, data_key
+from models import District, Representation, Rider
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
 router.callback_query.filter(F.message.chat.type == "private")
 
-NOT_YOURS = N_("This profile is not linked to you any more.")
-VERIFICATION_LABELS = {
-    "pending": N_("Checking: waiting for the dispatcher."),
-    "verified": N_("Checking: approved by the dispatcher."),
-    "rejected": N_("Checking: not approved. Reason: {reason}."),
-}
 EDITABLE = ("name", "phone", "iin", "district", "address", "category", "vkk", "needs")
 
 
@@ -72,32 +46,24 @@ def local(instant: datetime, settings: Settings) -> str:
 
 @router.message(Command("profile"))
 @router.message(Button(PROFILE))
-async def profile_command(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    bot: Bot,
-    settings: Settings,
-) -> None:
+async def profile_command(message: Message, ctx: Context) -> None:
     """Works from any step: the step is left, as with any command."""
-    await state.clear()
-    if account.consent_version is None:
-        await begin_onboarding(bot, message.chat.id, state, t, settings)
+    await ctx.fsm.clear()
+    if ctx.person.consent_version is None:
+        await begin_onboarding(ctx)
         return
-    riders = await reg.riders_of(session, account)
+    riders = await reg.riders_of(ctx.session, ctx.person)
     if len(riders) == 1:
-        await send_rider_page(bot, message.chat.id, session, account, t, riders[0].id, settings)
+        await send_rider_page(ctx, riders[0].id)
         return
-    text, markup = await profiles_list(session, account, t, riders)
-    await message.answer(text, reply_markup=markup)
+    ctx.reply(*(await profiles_list(ctx, riders)))
 
 
 async def profiles_list(
-    session: AsyncSession, account: Account, t: Translator, riders: list[Rider] | None = None
+    ctx: Context, riders: list[Rider] | None = None
 ) -> tuple[str, InlineKeyboardMarkup]:
-    riders = riders if riders is not None else await reg.riders_of(session, account)
+    t, account = ctx.t, ctx.person
+    riders = riders if riders is not None else await reg.riders_of(ctx.session, account)
     has_own = any(r.account_id == account.id for r in riders)
     markup = kb.profiles_keyboard(
         t, [(r.id, r.full_name) for r in riders], can_register_self=not has_own
@@ -107,104 +73,28 @@ async def profiles_list(
     return t("Your profiles. Choose one to see or change it."), markup
 
 
-async def rider_page(
-    session: AsyncSession, account: Account, t: Translator, rider_id: int, settings: Settings
-) -> tuple[str, InlineKeyboardMarkup] | None:
-    access = await reg.access_to(session, account, rider_id)
-    if access is None:
-        return None
-    rider = access.rider
-    district = await session.get(District, rider.district_id)
-    lines = [f"{rider.full_name}"]
-    label = VERIFICATION_LABELS.get(rider.verification, VERIFICATION_LABELS["pending"])
-    lines.append(t(label, reason=reg.reason_text(t, rider.rejection_reason) or "—"))
-    if district is not None:
-        today = datetime.now(settings.tz).date()
-        verdict = reg.eligibility_of(rider, district, today)
-        if verdict.ok:
-            lines.append(t("Rides: can be booked."))
-        elif verdict.reason is not None and verdict.status == "not_eligible":
-            lines.append(
-                t("Rides: can't be booked now. {reason}", reason=verdict.reason.render(t))
-            )
-    lines.append("")
-    lines += profile_lines(t, view_of_rider(rider, district, access.representation))
-    if access.own:
-        count = len(await reg.relatives_of(session, rider.id))
-        lines.append(t("Linked relatives: {count}", count=count))
-    several = len(await reg.riders_of(session, account)) > 1
-    rep = access.representation
-    can_delete = rep is not None and rider.account_id is None
-    markup = kb.rider_page_keyboard(
-        t,
-        rider.id,
-        own=access.own,
-        representation_id=rep.id if rep else None,
-        can_delete=can_delete,
-        several=several,
-    )
-    return "\n".join(lines), markup
-
-
-async def send_rider_page(
-    bot: Bot,
-    chat_id: int,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    rider_id: int,
-    settings: Settings,
-) -> None:
-    page = await rider_page(session, account, t, rider_id, settings)
-    if page is None:
-        await bot.send_message(chat_id, t(NOT_YOURS))
-        return
-    await bot.send_message(chat_id, page[0], reply_markup=page[1])
-
-
-async def show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Replace the page the button was on (a page is one message that changes in place)."""
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)
-
-
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.LIST))
-async def list_pressed(
-    query: CallbackQuery, session: AsyncSession, account: Account, t: Translator
-) -> None:
-    text, markup = await profiles_list(session, account, t)
-    await show(query, text, markup)
+async def list_pressed(query: CallbackQuery, ctx: Context) -> None:
+    ctx.edit(query.message, *(await profiles_list(ctx)))
 
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.OPEN))
-async def open_pressed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    settings: Settings,
-) -> None:
-    page = await rider_page(session, account, t, callback_data.rider, settings)
+async def open_pressed(query: CallbackQuery, callback_data: ProfilePress, ctx: Context) -> None:
+    page = await rider_page(ctx, callback_data.rider)
     if page is None:
-        alert(callback_answer, t(NOT_YOURS))
+        ctx.toast(ctx.t(NOT_YOURS), alert=True)
         return
-    await show(query, *page)
+    ctx.edit(query.message, *page)
 
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.EDIT_MENU))
 async def edit_menu_pressed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
+    query: CallbackQuery, callback_data: ProfilePress, ctx: Context
 ) -> None:
-    access = await reg.access_to(session, account, callback_data.rider)
+    t = ctx.t
+    access = await reg.access_to(ctx.session, ctx.person, callback_data.rider)
     if access is None:
-        alert(callback_answer, t(NOT_YOURS))
+        ctx.toast(t(NOT_YOURS), alert=True)
         return
     fields = list(EDITABLE)
     rep = access.representation
@@ -214,74 +104,43 @@ async def edit_menu_pressed(
         "What do you want to change? A new IIN, date of birth, district, category, disability "
         "group or VKK conclusion goes to the dispatcher for checking again."
     )
-    await show(query, text, kb.edit_menu_keyboard(t, access.rider.id, fields))
+    ctx.edit(query.message, text, kb.edit_menu_keyboard(t, access.rider.id, fields))
 
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.EDIT))
-async def edit_pressed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    bot: Bot,
-    settings: Settings,
-    data_key: DataKey,
-) -> None:
-    access = await reg.access_to(session, account, callback_data.rider)
+async def edit_pressed(query: CallbackQuery, callback_data: ProfilePress, ctx: Context) -> None:
+    access = await reg.access_to(ctx.session, ctx.person, callback_data.rider)
     if access is None:
-        alert(callback_answer, t(NOT_YOURS))
+        ctx.toast(ctx.t(NOT_YOURS), alert=True)
         return
-    chat_id = query.message.chat.id if query.message else account.telegram_id
-    ctx = make_ctx(bot, chat_id, t, i18n, session, account, settings, data_key)
-    if not await begin_edit(ctx, state, access, callback_data.field):
-        alert(callback_answer, t("This can't be changed here."))
+    if not await begin_edit(ctx, access, callback_data.field):
+        ctx.toast(ctx.t("This can't be changed here."), alert=True)
 
 
 @router.callback_query(
     ProfilePress.filter(F.action.in_({ProfileAction.REGISTER_SELF, ProfileAction.REGISTER_OTHER}))
 )
 async def register_pressed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    bot: Bot,
-    settings: Settings,
-    data_key: DataKey,
+    query: CallbackQuery, callback_data: ProfilePress, ctx: Context
 ) -> None:
-    chat_id = query.message.chat.id if query.message else account.telegram_id
+    account = ctx.person
     if account.consent_version is None:
-        await begin_onboarding(bot, chat_id, state, t, settings)
+        await begin_onboarding(ctx)
         return
     for_other = callback_data.action == ProfileAction.REGISTER_OTHER
-    if not for_other and await reg.own_rider(session, account) is not None:
-        alert(callback_answer, t(reg.OWN_EXISTS.msgid))
+    if not for_other and await reg.own_rider(ctx.session, account) is not None:
+        ctx.toast(ctx.t(reg.OWN_EXISTS.msgid), alert=True)
         return
     name = query.from_user.full_name if not for_other else ""
-    ctx = make_ctx(bot, chat_id, t, i18n, session, account, settings, data_key, name)
-    await begin_registration(ctx, state, Draft(for_other=for_other))
+    await begin_registration(ctx, Draft(for_other=for_other, telegram_name=name))
 
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.DELETE))
-async def delete_pressed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-) -> None:
-    access = await reg.access_to(session, account, callback_data.rider)
-    if access is None or access.representation is None or access.rider.account_id is not None:
-        alert(callback_answer, t(NOT_YOURS))
+async def delete_pressed(query: CallbackQuery, callback_data: ProfilePress, ctx: Context) -> None:
+    t = ctx.t
+    access = await reg.access_to(ctx.session, ctx.person, callback_data.rider)
+    if access is None or not access.can_delete:
+        ctx.toast(t(NOT_YOURS), alert=True)
         return
     text = t(
         "Delete the profile of {name}? Its rides and their history are deleted too. "
@@ -289,33 +148,30 @@ async def delete_pressed(
         name=access.rider.full_name,
     )
     yes = ProfilePress(action=ProfileAction.DELETE_CONFIRM, rider=access.rider.id)
-    await show(
-        query, text, kb.confirm_keyboard(t, t(N_("Yes, delete the profile")), yes, access.rider.id)
+    ctx.edit(
+        query.message,
+        text,
+        kb.confirm_keyboard(t, t(N_("Yes, delete the profile")), yes, access.rider.id),
     )
 
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.DELETE_CONFIRM))
 async def delete_confirmed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    settings: Settings,
+    query: CallbackQuery, callback_data: ProfilePress, ctx: Context
 ) -> None:
+    t = ctx.t
     result = await privacy.delete_profile(
-        session, account, callback_data.rider, tz=settings.timezone
+        ctx.session, ctx.person, callback_data.rider, tz=ctx.settings.timezone
     )
     if result is None:
-        alert(callback_answer, t(NOT_YOURS))
+        ctx.toast(t(NOT_YOURS), alert=True)
         return
     if isinstance(result, Reason):
-        alert(callback_answer, result.render(t))
+        ctx.toast(result.render(t), alert=True)
         return
-    text, markup = await profiles_list(session, account, t)
-    await show(
-        query,
+    text, markup = await profiles_list(ctx)
+    ctx.edit(
+        query.message,
         t("The profile of {name} is deleted.", name=result.full_name) + "\n\n" + text,
         markup,
     )
@@ -439,69 +295,46 @@ def data_lines(
 
 
 @router.message(Command("mydata"))
-async def my_data(
-    message: Message,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    settings: Settings,
-    data_key: DataKey,
-) -> None:
-    data = await privacy.stored_data(session, account, data_key)
+async def my_data(message: Message, ctx: Context) -> None:
+    data = await privacy.stored_data(ctx.session, ctx.person, data_key(ctx))
     ids = {r.rider.district_id for r in data.riders}
-    districts = {d.id: d for d in await reg.active_districts(session) if d.id in ids}
-    for chunk in split_text(data_lines(t, data, settings, districts)):
-        await message.answer(chunk)
+    districts = {d.id: d for d in await reg.active_districts(ctx.session) if d.id in ids}
+    for chunk in split_text(data_lines(ctx.t, data, ctx.settings, districts)):
+        ctx.reply(chunk)
 
 
 # -- /forget ------------------------------------------------------------------------------------
 
 
 @router.message(Command("forget"))
-async def forget_command(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    settings: Settings,
-) -> None:
-    await state.clear()
-    refusal = await privacy.forget_refusal(session, account, tz=settings.timezone)
+async def forget_command(message: Message, ctx: Context) -> None:
+    t = ctx.t
+    await ctx.fsm.clear()
+    refusal = await privacy.forget_refusal(ctx.session, ctx.person, tz=ctx.settings.timezone)
     if refusal is not None:
-        await message.answer(refusal.render(t), reply_markup=main_menu(t))
+        ctx.reply(refusal.render(t), main_menu(t))
         return
-    await message.answer(
+    ctx.reply(
         t(
             "This withdraws your consent and erases your data: your rider profile, the profiles "
             "that only you manage, your links to other riders, and the history of those rides. "
             "It can't be undone. Erase?"
         ),
-        reply_markup=kb.forget_keyboard(t),
+        kb.forget_keyboard(t),
     )
 
 
 @router.callback_query(ForgetAnswer.filter())
-async def forget_answered(
-    query: CallbackQuery,
-    callback_data: ForgetAnswer,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    settings: Settings,
-) -> None:
+async def forget_answered(query: CallbackQuery, callback_data: ForgetAnswer, ctx: Context) -> None:
+    t = ctx.t
     if not callback_data.confirm:
-        await show(query, t("Nothing was erased."), None)
+        ctx.edit(query.message, t("Nothing was erased."))
         return
-    await state.clear()
-    result = await privacy.forget(session, account, tz=settings.timezone)
+    await ctx.fsm.clear()
+    result = await privacy.forget(ctx.session, ctx.person, now=ctx.now, tz=ctx.settings.timezone)
     if isinstance(result, Reason):
-        await show(query, result.render(t), None)
+        ctx.edit(query.message, result.render(t))
         return
-    await show(query, t("Your consent is withdrawn and your data is erased."), None)
+    ctx.edit(query.message, t("Your consent is withdrawn and your data is erased."))
     if isinstance(query.message, Message):
-        await query.message.answer(
-            t("Goodbye. If you need the service again, send /start."),
-            reply_markup=ReplyKeyboardRemove(),
-        )
+        ctx.reply(t("Goodbye. If you need the service again, send /start."), ReplyKeyboardRemove())

@@ -12,30 +12,29 @@ The same steps edit one part of an existing profile (`GROUPS`), started from /pr
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import Message, ReplyKeyboardMarkup
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_, I18n, Translator
+from bot.context import Context
+from bot.i18n import N_, I18n
 from bot.keyboards import registration as kb
 from bot.keyboards.common import BACK, main_menu
+from bot.profile_view import NEED_ORDER, needs_words, profile_lines, send_rider_page, view_of_draft
 from bot.services import registration as reg
 from bot.services.crypto import DataKey, SealedIin, seal_iin
 from bot.services.eligibility import birth_date_for
 from bot.services.i18n_types import Reason
-from bot.services.iin import check_iin, iin_digits, mask_iin
+from bot.services.iin import check_iin, iin_digits
 from bot.services.phone import normalize_phone
-from bot.settings import Settings
 from bot.states.registration import Draft, Registration, load_draft, save_draft
-from models import Account, District, Representation, Rider
+from models import District
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -54,24 +53,6 @@ PICK_BUTTON = N_("Please choose one of the buttons below.")
 DATE_FORMAT = N_("Please type the date as day.month.year, for example: {example}.")
 DATE_PASSED = N_("The date {date} has already passed.")
 VKK_PASSED = N_("The date {date} has already passed: rides need a conclusion that is still valid.")
-
-
-@dataclass
-class Ctx:
-    """What every step needs: who is talking, in which language, and the app's services."""
-
-    bot: Bot
-    chat_id: int
-    t: Translator
-    i18n: I18n
-    session: AsyncSession
-    account: Account
-    settings: Settings
-    key: DataKey
-    user_name: str
-
-    def today(self) -> date:
-        return datetime.now(self.settings.tz).date()
 
 
 @dataclass(frozen=True)
@@ -99,9 +80,9 @@ Wants = Literal["text", "choice", "contact", "location"]
 @dataclass(frozen=True)
 class Step:
     state: State
-    prompt: Callable[[Ctx, Draft, bool], Awaitable[tuple[str, ReplyKeyboardMarkup]]]
-    hint: Callable[[Ctx, Draft], str]
-    parse: Callable[[Message, Ctx, Draft], Awaitable[Parsed]]
+    prompt: Callable[[Context, Draft, bool], Awaitable[tuple[str, ReplyKeyboardMarkup]]]
+    hint: Callable[[Context, Draft], str]
+    parse: Callable[[Message, Context, Draft], Awaitable[Parsed]]
     applies: Callable[[Draft], bool]
     wants: Wants = "text"
 
@@ -157,21 +138,21 @@ def own(draft: Draft) -> bool:
 
 
 async def relationship_prompt(
-    ctx: Ctx, draft: Draft, back: bool
+    ctx: Context, draft: Draft, back: bool
 ) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     options = [t(kb.PARENT), t(kb.GUARDIAN), t(kb.ATTORNEY)]
     return t("Who are you to the person you are registering?"), kb.reply(t, options, back=back)
 
 
-def pick_hint(ctx: Ctx, draft: Draft) -> str:
+def pick_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t(PICK_BUTTON)
 
 
 RELATIONSHIPS = {"parent": kb.PARENT, "guardian": kb.GUARDIAN, "attorney": kb.ATTORNEY}
 
 
-async def relationship_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def relationship_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     for kind, msgid in RELATIONSHIPS.items():
         if chosen(ctx.i18n, message.text, msgid):
             update: dict[str, object] = {"relationship": kind}
@@ -181,17 +162,19 @@ async def relationship_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed
     return Problem()
 
 
-async def poa_number_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def poa_number_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
     return ctx.t(
         "The number of the power of attorney, as written on it."
     ) + "\n" + poa_number_hint(ctx, draft), kb.reply(ctx.t, [], back=back)
 
 
-def poa_number_hint(ctx: Ctx, draft: Draft) -> str:
+def poa_number_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t("Type the number, for example: 02-1234.")
 
 
-async def number_parse(message: Message, ctx: Ctx) -> str | Problem:
+async def number_parse(message: Message, ctx: Context) -> str | Problem:
     value = words(message.text, MAX_NUMBER)
     if isinstance(value, Problem):
         return value
@@ -200,39 +183,41 @@ async def number_parse(message: Message, ctx: Ctx) -> str | Problem:
     return value
 
 
-async def poa_number_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def poa_number_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     value = await number_parse(message, ctx)
     if isinstance(value, Problem):
         return value
     return draft.model_copy(update={"poa_number": value})
 
 
-def date_hint(ctx: Ctx, draft: Draft) -> str:
-    return ctx.t(DATE_FORMAT, example=f"31.12.{ctx.today().year + 1}")
+def date_hint(ctx: Context, draft: Draft) -> str:
+    return ctx.t(DATE_FORMAT, example=f"31.12.{ctx.today.year + 1}")
 
 
-async def poa_expiry_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def poa_expiry_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
     text = ctx.t("Until what date is the power of attorney valid?") + "\n" + date_hint(ctx, draft)
     return text, kb.reply(ctx.t, [], back=back)
 
 
-async def future_date(message: Message, ctx: Ctx) -> date | Problem:
+async def future_date(message: Message, ctx: Context) -> date | Problem:
     value = parse_date(message.text)
     if value is None:
         return Problem()
-    if value < ctx.today():
+    if value < ctx.today:
         return problem(DATE_PASSED, date=ctx.t.date(value))
     return value
 
 
-async def poa_expiry_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def poa_expiry_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     value = await future_date(message, ctx)
     if isinstance(value, Problem):
         return value
     return draft.model_copy(update={"poa_expires_on": value})
 
 
-def name_hint(ctx: Ctx, draft: Draft) -> str:
+def name_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t("Type the full name in letters, for example: Aigerim Nurlanqyzy Seitova.")
 
 
@@ -243,11 +228,11 @@ def valid_name(text: str | None) -> str | None:
     return value if sum(ch.isalpha() for ch in value) >= 2 else None
 
 
-async def name_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def name_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     if own(draft):
         text = t("Your full name, as in your ID card.")
-        suggestion = valid_name(ctx.user_name)
+        suggestion = valid_name(draft.telegram_name)
         options = [suggestion] if suggestion else []
     else:
         text = t("The rider's full name, as in their ID card or birth certificate.")
@@ -255,7 +240,7 @@ async def name_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKey
     return text + "\n" + name_hint(ctx, draft), kb.reply(t, options, back=back)
 
 
-async def name_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def name_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     value = valid_name(message.text)
     if value is None:
         if len(" ".join((message.text or "").split())) > MAX_NAME:
@@ -264,11 +249,11 @@ async def name_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
     return draft.model_copy(update={"full_name": value})
 
 
-def phone_hint(ctx: Ctx, draft: Draft) -> str:
+def phone_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t("Type a Kazakhstan mobile number, for example: +7 701 123 45 67.")
 
 
-async def phone_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def phone_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     if own(draft):
         text = t("Your mobile number: press “Share my number” below, or type it.")
@@ -281,7 +266,7 @@ async def phone_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKe
     return text + "\n" + phone_hint(ctx, draft), keyboard
 
 
-async def phone_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def phone_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     raw = message.contact.phone_number if message.contact else message.text
     phone = normalize_phone(raw or "")
     if phone is None:
@@ -289,11 +274,11 @@ async def phone_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
     return draft.model_copy(update={"phone": phone})
 
 
-def iin_hint(ctx: Ctx, draft: Draft) -> str:
+def iin_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t("Type the 12 digits of the IIN, for example: {example}.", example=EXAMPLE_IIN)
 
 
-async def iin_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def iin_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     text = (
         t("Your IIN, from your ID card.")
@@ -313,15 +298,15 @@ IIN_ERRORS = {
 }
 
 
-async def iin_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def iin_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     digits = iin_digits(message.text or "").replace("-", "")
     checked = check_iin(digits)
     if not checked.valid:
         return problem(IIN_ERRORS[checked.error or "format"])
-    sealed = seal_iin(ctx.key, digits)
+    sealed = seal_iin(data_key(ctx), digits)
     if await reg.iin_taken(ctx.session, sealed.lookup_hash, except_rider=draft.rider_id):
         return Problem(reg.IIN_TAKEN)
-    born = birth_date_for(checked, None, on=ctx.today())
+    born = birth_date_for(checked, None, on=ctx.today)
     return draft.model_copy(
         update={
             "iin_encrypted": sealed.encrypted,
@@ -333,22 +318,22 @@ async def iin_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
     )
 
 
-def birth_hint(ctx: Ctx, draft: Draft) -> str:
+def birth_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t(DATE_FORMAT, example="05.03.1958")
 
 
-async def birth_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def birth_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
     text = ctx.t(
         "The date digits of this IIN are not a birth date, so please type the date of birth."
     )
     return text + "\n" + birth_hint(ctx, draft), kb.reply(ctx.t, [], back=back)
 
 
-async def birth_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def birth_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     value = parse_date(message.text)
     if value is None:
         return Problem()
-    if value >= ctx.today() or value.year < 1900:
+    if value >= ctx.today or value.year < 1900:
         return problem(N_("This can't be a date of birth."))
     return draft.model_copy(update={"birth_date": value})
 
@@ -357,7 +342,9 @@ def district_name(district: District, lang: str) -> str:
     return district.name(lang)
 
 
-async def district_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def district_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     districts = await reg.active_districts(ctx.session)
     text = (
@@ -368,7 +355,7 @@ async def district_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, Repl
     return text, kb.reply(t, [district_name(d, t.lang) for d in districts], back=back)
 
 
-async def district_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def district_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     value = (message.text or "").strip().casefold()
     for district in await reg.active_districts(ctx.session):
         if value in (district.name_kk.casefold(), district.name_ru.casefold()):
@@ -379,11 +366,13 @@ async def district_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
     return Problem()
 
 
-def address_hint(ctx: Ctx, draft: Draft) -> str:
+def address_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t("Type the street, house and flat, for example: Abai street 12, flat 5.")
 
 
-async def address_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def address_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     text = t(
         "Home address, where the car picks up. If you are at that home now, you can send a "
@@ -392,7 +381,7 @@ async def address_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, Reply
     return text + "\n" + address_hint(ctx, draft), kb.address_keyboard(t, back=back)
 
 
-async def address_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def address_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     if message.location is not None:
         return draft.model_copy(
             update={
@@ -408,14 +397,14 @@ async def address_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
 
 
 async def address_text_prompt(
-    ctx: Ctx, draft: Draft, back: bool
+    ctx: Context, draft: Draft, back: bool
 ) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     text = t("The pin is saved. Now describe the address in words for the driver.")
     return text + "\n" + address_hint(ctx, draft), kb.reply(t, [], back=back)
 
 
-async def address_text_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def address_text_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     value = words(message.text, MAX_TEXT)
     if isinstance(value, Problem):
         return value
@@ -427,11 +416,13 @@ def _categories(district: District | None) -> list[str]:
     return [*reg.CATEGORY_LABELS, *extra]
 
 
-async def _district(ctx: Ctx, draft: Draft) -> District | None:
+async def _district(ctx: Context, draft: Draft) -> District | None:
     return await ctx.session.get(District, draft.district_id) if draft.district_id else None
 
 
-async def category_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def category_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     district = await _district(ctx, draft)
     options = [reg.category_label(t, t.lang, code, district) for code in _categories(district)]
@@ -443,7 +434,7 @@ async def category_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, Repl
     return text, kb.reply(t, options, back=back)
 
 
-async def category_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def category_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     value = (message.text or "").strip()
     district = await _district(ctx, draft)
     for code in _categories(district):
@@ -462,16 +453,16 @@ async def category_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
     return Problem()
 
 
-def centre_hint(ctx: Ctx, draft: Draft) -> str:
+def centre_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t("Type the centre's name, for example: Umit rehabilitation centre.")
 
 
-async def centre_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def centre_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
     text = ctx.t("Which rehabilitation or day-care centre does the child attend?")
     return text + "\n" + centre_hint(ctx, draft), kb.reply(ctx.t, [], back=back)
 
 
-async def centre_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def centre_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     value = words(message.text, MAX_NAME)
     if isinstance(value, Problem):
         return value
@@ -481,14 +472,14 @@ async def centre_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
 GROUP_TYPED = {"1": 1, "i": 1, "2": 2, "ii": 2, "3": 3, "iii": 3}
 
 
-async def group_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def group_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     options = [t(kb.GROUP_LABELS[n]) for n in (1, 2, 3)] + [t(kb.NO_GROUP)]
     text = t("Disability group? For an elderly person or a child without one, choose the last.")
     return text, kb.reply(t, options, back=back)
 
 
-async def group_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def group_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     text = (message.text or "").strip()
     if chosen(ctx.i18n, text, kb.NO_GROUP):
         return draft.model_copy(update={"disability_group": None})
@@ -501,56 +492,53 @@ async def group_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
     return Problem()
 
 
-def vkk_number_hint(ctx: Ctx, draft: Draft) -> str:
+def vkk_number_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t("Type the number as written on the conclusion, for example: 123/45.")
 
 
-async def vkk_number_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def vkk_number_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
     text = ctx.t("The number of the VKK conclusion (the medical advisory commission).")
     return text + "\n" + vkk_number_hint(ctx, draft), kb.reply(ctx.t, [], back=back)
 
 
-async def vkk_number_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def vkk_number_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     value = await number_parse(message, ctx)
     if isinstance(value, Problem):
         return value
     return draft.model_copy(update={"vkk_number": value})
 
 
-def vkk_expiry_hint(ctx: Ctx, draft: Draft) -> str:
+def vkk_expiry_hint(ctx: Context, draft: Draft) -> str:
     return date_hint(ctx, draft) + " " + ctx.t("Or press “Indefinite”.")
 
 
-async def vkk_expiry_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def vkk_expiry_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
     text = ctx.t("Until what date is the VKK conclusion valid?")
     return text + "\n" + vkk_expiry_hint(ctx, draft), kb.reply(
         ctx.t, [ctx.t(kb.INDEFINITE)], back=back
     )
 
 
-async def vkk_expiry_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def vkk_expiry_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     if chosen(ctx.i18n, message.text, kb.INDEFINITE):
         return draft.model_copy(update={"vkk_expires_on": None, "vkk_indefinite": True})
     value = parse_date(message.text)
     if value is None:
         return Problem()
-    if value < ctx.today():
+    if value < ctx.today:
         return problem(VKK_PASSED, date=ctx.t.date(value))
     return draft.model_copy(update={"vkk_expires_on": value, "vkk_indefinite": False})
 
 
-NEED_ORDER = list(reg.NEED_LABELS)
-
-
-def needs_hint(ctx: Ctx, draft: Draft) -> str:
+def needs_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t("Tap each that applies, then “Done”. Or type the numbers, for example: 1 3.")
 
 
-def _needs_words(t: Translator, codes: Sequence[str]) -> str:
-    return ", ".join(t(reg.NEED_LABELS[c]) for c in NEED_ORDER if c in codes) or t(N_("none"))
-
-
-async def needs_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def needs_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     head = (
         t("What do you need on the way?")
@@ -558,12 +546,12 @@ async def needs_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKe
         else t("What does the rider need on the way?")
     )
     listed = "\n".join(f"{n}. {t(reg.NEED_LABELS[c])}" for n, c in enumerate(NEED_ORDER, 1))
-    chosen_now = t("Chosen now: {needs}.", needs=_needs_words(t, draft.needs))
+    chosen_now = t("Chosen now: {needs}.", needs=needs_words(t, draft.needs))
     text = f"{head}\n{needs_hint(ctx, draft)}\n{listed}\n{chosen_now}"
     return text, kb.needs_keyboard(t, draft.needs, back=back)
 
 
-async def needs_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def needs_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     text = (message.text or "").strip()
     if chosen(ctx.i18n, text, kb.DONE):
         return draft
@@ -593,7 +581,9 @@ COMPANIONS = {
 }
 
 
-async def companions_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def companions_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     text = (
         t("Who usually rides with you?") if own(draft) else t("Who usually rides with the rider?")
@@ -604,7 +594,7 @@ async def companions_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, Re
     return text, kb.reply(t, [t(m) for m in COMPANIONS], back=back)
 
 
-async def companions_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def companions_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     for msgid, (assistant, companion) in COMPANIONS.items():
         if chosen(ctx.i18n, message.text, msgid):
             return draft.model_copy(
@@ -613,7 +603,9 @@ async def companions_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
     return Problem()
 
 
-async def summary_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
+async def summary_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     district = await _district(ctx, draft)
     lines = [t("Please check the profile:"), *profile_lines(t, view_of_draft(draft, district))]
@@ -621,7 +613,7 @@ async def summary_prompt(ctx: Ctx, draft: Draft, back: bool) -> tuple[str, Reply
     return "\n".join(lines), kb.reply(t, [t(kb.CONFIRM)], back=back)
 
 
-async def summary_parse(message: Message, ctx: Ctx, draft: Draft) -> Parsed:
+async def summary_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     return Problem()
 
 
@@ -732,163 +724,29 @@ def has_back(draft: Draft, step: Step) -> bool:
     return draft.mode == "edit" or neighbour(draft, step, -1) is not None
 
 
-# -- showing a profile (the summary and the profile page) ---------------------------------------
-
-
-@dataclass(frozen=True)
-class ProfileView:
-    full_name: str | None
-    phone: str | None
-    iin_last4: str | None
-    birth_date: date | None
-    district: District | None
-    home_address: str | None
-    has_pin: bool
-    category: str | None
-    centre_name: str | None
-    disability_group: int | None
-    vkk_number: str | None
-    vkk_expires_on: date | None
-    needs: Sequence[str]
-    usual_assistant: bool
-    usual_companion: bool
-    relationship: str | None = None
-    poa_number: str | None = None
-    poa_expires_on: date | None = None
-
-
-def view_of_draft(draft: Draft, district: District | None) -> ProfileView:
-    return ProfileView(
-        full_name=draft.full_name,
-        phone=draft.phone,
-        iin_last4=draft.iin_last4,
-        birth_date=draft.birth_date,
-        district=district,
-        home_address=draft.home_address,
-        has_pin=draft.home_lat is not None,
-        category=draft.category,
-        centre_name=draft.centre_name,
-        disability_group=draft.disability_group,
-        vkk_number=draft.vkk_number,
-        vkk_expires_on=draft.vkk_expires_on,
-        needs=draft.needs,
-        usual_assistant=draft.usual_assistant,
-        usual_companion=draft.usual_companion,
-        relationship=draft.relationship if draft.for_other else None,
-        poa_number=draft.poa_number,
-        poa_expires_on=draft.poa_expires_on,
-    )
-
-
-def view_of_rider(
-    rider: Rider, district: District | None, rep: Representation | None
-) -> ProfileView:
-    return ProfileView(
-        full_name=rider.full_name,
-        phone=rider.phone,
-        iin_last4=rider.iin_last4,
-        birth_date=rider.birth_date,
-        district=district,
-        home_address=rider.home_address,
-        has_pin=rider.home_lat is not None,
-        category=rider.category,
-        centre_name=rider.centre_name,
-        disability_group=rider.disability_group,
-        vkk_number=rider.vkk_number,
-        vkk_expires_on=rider.vkk_expires_on,
-        needs=sorted(reg.needs_of(rider)),
-        usual_assistant=rider.usual_assistant,
-        usual_companion=rider.usual_companion,
-        relationship=rep.relationship_kind if rep else None,
-        poa_number=rep.poa_number if rep else None,
-        poa_expires_on=rep.poa_expires_on if rep else None,
-    )
-
-
-def profile_lines(t: Translator, v: ProfileView, *, iin: str | None = None) -> list[str]:
-    """One labelled fact per line; the IIN only as its last four digits unless given."""
-    dash = "—"
-    lines = []
-    if v.relationship:
-        kind = t(reg.RELATIONSHIP_LABELS.get(v.relationship, N_("relative")))
-        if v.relationship == "attorney" and v.poa_number:
-            until = t.date(v.poa_expires_on) if v.poa_expires_on else dash
-            kind += ", " + t("No. {number}, valid until {until}", number=v.poa_number, until=until)
-        lines.append(t("You are: {kind}", kind=kind))
-    lines += [
-        t("Full name: {value}", value=v.full_name or dash),
-        t("Phone: {value}", value=v.phone or dash),
-        t("IIN: {value}", value=iin or (mask_iin(v.iin_last4) if v.iin_last4 else dash)),
-    ]
-    if v.birth_date:
-        lines.append(t("Date of birth: {value}", value=t.date(v.birth_date)))
-    lines.append(t("District: {value}", value=v.district.name(t.lang) if v.district else dash))
-    address = v.home_address or dash
-    if v.has_pin:
-        address += " " + t("(location pin saved)")
-    lines.append(t("Home address: {value}", value=address))
-    category = reg.category_label(t, t.lang, v.category, v.district) if v.category else dash
-    lines.append(t("Category: {value}", value=category))
-    if v.category == reg.CHILD:
-        lines.append(t("Centre: {value}", value=v.centre_name or dash))
-    group = (
-        t(kb.GROUP_LABELS[v.disability_group])
-        if v.disability_group in kb.GROUP_LABELS
-        else t(kb.NO_GROUP)
-    )
-    lines.append(t("Disability group: {value}", value=group))
-    expiry = t.date(v.vkk_expires_on) if v.vkk_expires_on else t(kb.INDEFINITE)
-    lines.append(
-        t(
-            "VKK conclusion: No. {number}, valid until {expiry}",
-            number=v.vkk_number or dash,
-            expiry=expiry,
-        )
-    )
-    lines.append(t("Needs: {value}", value=_needs_words(t, v.needs)))
-    along = {
-        (True, False): kb.WITH_ASSISTANT,
-        (False, True): kb.WITH_COMPANION,
-        (True, True): kb.WITH_BOTH,
-        (False, False): kb.WITH_NOBODY,
-    }[(v.usual_assistant, v.usual_companion)]
-    lines.append(t("Usually rides along: {value}", value=t(along)))
-    return lines
-
-
 # -- driving the steps --------------------------------------------------------------------------
 
 
-async def ask(ctx: Ctx, draft: Draft, step: Step, note: str | None = None) -> None:
+async def ask(ctx: Context, draft: Draft, step: Step, note: str | None = None) -> None:
     text, keyboard = await step.prompt(ctx, draft, has_back(draft, step))
     if note:
         text = f"{note}\n\n{text}"
-    await ctx.bot.send_message(ctx.chat_id, text, reply_markup=keyboard)
+    ctx.reply(text, keyboard)
 
 
-async def go_to(
-    ctx: Ctx, state: FSMContext, draft: Draft, step: Step, note: str | None = None
-) -> None:
-    await state.set_state(step.state)
-    await save_draft(state, draft)
+async def go_to(ctx: Context, draft: Draft, step: Step, note: str | None = None) -> None:
+    await ctx.fsm.set_state(step.state)
+    await save_draft(ctx.fsm, draft)
     await ask(ctx, draft, step, note)
 
 
-def make_ctx(
-    bot: Bot,
-    chat_id: int,
-    t: Translator,
-    i18n: I18n,
-    session: AsyncSession,
-    account: Account,
-    settings: Settings,
-    key: DataKey,
-    user_name: str = "",
-) -> Ctx:
-    return Ctx(bot, chat_id, t, i18n, session, account, settings, key, user_name)
+def data_key(ctx: Context) -> DataKey:
+    """The key that seals IINs; the app always loads one before it takes updates."""
+    assert ctx.data_key is not None, "the data key is loaded at start"
+    return ctx.data_key
 
 
-async def begin_registration(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
+async def begin_registration(ctx: Context, draft: Draft) -> None:
     """Start a new profile: the person's own, or someone else's (`draft.for_other`)."""
     first = neighbour(draft, None, 1)
     assert first is not None
@@ -898,10 +756,10 @@ async def begin_registration(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
         if draft.for_other
         else t("Let's fill in your rider profile. It takes a few minutes.")
     )
-    await go_to(ctx, state, draft, first, intro)
+    await go_to(ctx, draft, first, intro)
 
 
-async def begin_edit(ctx: Ctx, state: FSMContext, access: reg.Access, group: str) -> bool:
+async def begin_edit(ctx: Context, access: reg.Access, group: str) -> bool:
     """Edit one part of a profile with the same steps; False when that part can't be edited."""
     rider, rep = access.rider, access.representation
     if group not in GROUPS or (
@@ -934,35 +792,26 @@ async def begin_edit(ctx: Ctx, state: FSMContext, access: reg.Access, group: str
     first = neighbour(draft, None, 1)
     if first is None:
         return False
-    await go_to(ctx, state, draft, first)
+    await go_to(ctx, draft, first)
     return True
 
 
 @router.message(StateFilter(Registration))
-async def on_answer(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    i18n: I18n,
-    settings: Settings,
-    bot: Bot,
-    data_key: DataKey,
-) -> None:
+async def on_answer(message: Message, ctx: Context) -> None:
     """Every answer of every step: Back, bad input, a toggle, or the next step."""
-    user_name = message.from_user.full_name if message.from_user else ""
-    ctx = make_ctx(bot, message.chat.id, t, i18n, session, account, settings, data_key, user_name)
+    t, i18n, state = ctx.t, ctx.i18n, ctx.fsm
     draft = await load_draft(state)
+    # Offered again as a button if the own-name question comes up; never stored.
+    draft.telegram_name = message.from_user.full_name if message.from_user else ""
     step = BY_STATE.get(await state.get_state() or "")
     if step is None:
         await state.clear()
         return
     if chosen(i18n, message.text, BACK):
-        await go_back(ctx, state, draft, step)
+        await go_back(ctx, draft, step)
         return
     if step.state == Registration.summary and chosen(i18n, message.text, kb.CONFIRM):
-        await finish_new(ctx, state, draft)
+        await finish_new(ctx, draft)
         return
     if not _acceptable(message, step):
         await _problem(ctx, draft, step, t(NOT_TEXT) if step.wants != "choice" else None)
@@ -979,9 +828,9 @@ async def on_answer(
     following = neighbour(result, step, 1)
     if following is None:
         await save_draft(state, result)
-        await finish_edit(ctx, state, result)
+        await finish_edit(ctx, result)
         return
-    await go_to(ctx, state, result, following)
+    await go_to(ctx, result, following)
 
 
 def _acceptable(message: Message, step: Step) -> bool:
@@ -995,29 +844,23 @@ def _acceptable(message: Message, step: Step) -> bool:
     return False
 
 
-async def _problem(ctx: Ctx, draft: Draft, step: Step, issue: str | None) -> None:
+async def _problem(ctx: Context, draft: Draft, step: Step, issue: str | None) -> None:
     """Say what is wrong and what is expected, with the step's keyboard again."""
     _, keyboard = await step.prompt(ctx, draft, has_back(draft, step))
     hint = step.hint(ctx, draft)
     text = f"{issue}\n{hint}" if issue else hint
-    await ctx.bot.send_message(ctx.chat_id, text, reply_markup=keyboard)
+    ctx.reply(text, keyboard)
 
 
-async def go_back(ctx: Ctx, state: FSMContext, draft: Draft, step: Step) -> None:
+async def go_back(ctx: Context, draft: Draft, step: Step) -> None:
     previous = neighbour(draft, step, -1)
     if previous is not None:
-        await go_to(ctx, state, draft, previous)
+        await go_to(ctx, draft, previous)
         return
     if draft.mode == "edit" and draft.rider_id is not None:
-        from handlers.profile import send_rider_page
-
-        await state.clear()
-        await ctx.bot.send_message(
-            ctx.chat_id, ctx.t("Nothing was changed."), reply_markup=main_menu(ctx.t)
-        )
-        await send_rider_page(
-            ctx.bot, ctx.chat_id, ctx.session, ctx.account, ctx.t, draft.rider_id, ctx.settings
-        )
+        await ctx.fsm.clear()
+        ctx.reply(ctx.t("Nothing was changed."), main_menu(ctx.t))
+        await send_rider_page(ctx, draft.rider_id)
         return
     await ask(ctx, draft, step, ctx.t("This is the first question. To stop, press Cancel."))
 
@@ -1060,18 +903,14 @@ def rider_input(draft: Draft) -> reg.RiderInput | None:
     )
 
 
-async def finish_new(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
-    t = ctx.t
+async def finish_new(ctx: Context, draft: Draft) -> None:
+    t, state = ctx.t, ctx.fsm
     data = rider_input(draft)
     if data is None:
         first = neighbour(draft, None, 1)
         assert first is not None
         await go_to(
-            ctx,
-            state,
-            draft,
-            first,
-            t("Some answers are missing. Let's go through the questions again."),
+            ctx, draft, first, t("Some answers are missing. Let's go through the questions again.")
         )
         return
     relationship = (
@@ -1083,25 +922,24 @@ async def finish_new(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
         if draft.for_other
         else None
     )
-    result = await reg.register_rider(ctx.session, ctx.account, data, relationship)
+    result = await reg.register_rider(ctx.session, ctx.person, data, relationship, now=ctx.now)
     if result is reg.IIN_TAKEN:
-        await go_to(ctx, state, draft, BY_STATE[Registration.iin.state], t(reg.IIN_TAKEN.msgid))
+        await go_to(ctx, draft, BY_STATE[Registration.iin.state], t(reg.IIN_TAKEN.msgid))
         return
     if isinstance(result, Reason):
         await state.clear()
-        await ctx.bot.send_message(ctx.chat_id, result.render(t), reply_markup=main_menu(t))
+        ctx.reply(result.render(t), main_menu(t))
         return
     await state.clear()
     district = await ctx.session.get(District, result.district_id)
-    await ctx.bot.send_message(
-        ctx.chat_id,
+    ctx.reply(
         t(
             "Thank you! The profile of {name} is sent to the dispatchers of {district} for "
             "checking. We will write to you here when they decide.",
             name=result.full_name,
             district=district.name(t.lang) if district else "—",
         ),
-        reply_markup=main_menu(t),
+        main_menu(t),
     )
 
 
@@ -1142,24 +980,20 @@ def changes_of(draft: Draft) -> dict[str, object]:
     return {}
 
 
-async def finish_edit(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
-    from handlers.profile import send_rider_page
-
-    t = ctx.t
-    access = await reg.access_to(ctx.session, ctx.account, draft.rider_id or 0)
+async def finish_edit(ctx: Context, draft: Draft) -> None:
+    t, state, account = ctx.t, ctx.fsm, ctx.person
+    access = await reg.access_to(ctx.session, account, draft.rider_id or 0)
     if access is None:
         await state.clear()
-        await ctx.bot.send_message(
-            ctx.chat_id, t(reg.NOT_ALLOWED.msgid), reply_markup=main_menu(t)
-        )
+        ctx.reply(t(reg.NOT_ALLOWED.msgid), main_menu(t))
         return
     if draft.edit_group == "poa":
         result: reg.Update | Reason = await reg.update_representation(
-            ctx.session, access, draft.poa_number, draft.poa_expires_on, by=ctx.account
+            ctx.session, access, draft.poa_number, draft.poa_expires_on, by=account, now=ctx.now
         )
     else:
         result = await reg.update_rider(
-            ctx.session, access.rider, changes_of(draft), by=ctx.account
+            ctx.session, access.rider, changes_of(draft), by=account, now=ctx.now
         )
     if isinstance(result, Reason):
         step = (
@@ -1168,7 +1002,7 @@ async def finish_edit(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
             else neighbour(draft, None, 1)
         )
         assert step is not None
-        await go_to(ctx, state, draft, step, result.render(t))
+        await go_to(ctx, draft, step, result.render(t))
         return
     await state.clear()
     if not result.changed:
@@ -1180,7 +1014,5 @@ async def finish_edit(ctx: Ctx, state: FSMContext, draft: Draft) -> None:
         )
     else:
         text = t("Saved.")
-    await ctx.bot.send_message(ctx.chat_id, text, reply_markup=main_menu(t))
-    await send_rider_page(
-        ctx.bot, ctx.chat_id, ctx.session, ctx.account, t, access.rider.id, ctx.settings
-    )
+    ctx.reply(text, main_menu(t))
+    await send_rider_page(ctx, access.rider.id)

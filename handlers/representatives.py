@@ -8,183 +8,118 @@ the rider's ride messages. Either side can unlink; the other side is told.
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.filters import Command
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.callback_answer import CallbackAnswer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.registration import InviteAnswer, ProfileAction, ProfilePress
-from bot.i18n import N_, Translator
+from bot.context import Context
+from bot.i18n import N_
 from bot.keyboards import registration as kb
 from bot.keyboards.common import main_menu
+from bot.profile_view import NOT_YOURS
 from bot.services import registration as reg
 from bot.services.i18n_types import Reason
-from bot.settings import Settings
 from models import Account, Representation, Rider
-
-
-def alert(answer: CallbackAnswer, text: str) -> None:
-    """A short alert in answer to the press (answered once, by the middleware)."""
-    answer.text = text
-    answer.show_alert = True
-
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
 router.callback_query.filter(F.message.chat.type == "private")
 
-NOT_YOURS = N_("This profile is not linked to you any more.")
 ONLY_OWN = N_(
     "Only a rider with their own profile can invite a relative. Register yourself in /profile "
     "first."
 )
 
 
-async def invite_link(bot: Bot, code: str) -> str:
-    me = await bot.me()
-    return f"https://t.me/{me.username}?start={reg.INVITE_PREFIX}{code}"
-
-
-async def send_invite(
-    bot: Bot,
-    chat_id: int,
-    session: AsyncSession,
-    account: Account,
-    rider: Rider,
-    t: Translator,
-    settings: Settings,
-) -> None:
-    invite = await reg.create_invite(session, rider, account)
-    until = invite.expires_at.astimezone(settings.tz).strftime("%d.%m.%Y %H:%M")
-    link = await invite_link(bot, invite.code)
-    await bot.send_message(
-        chat_id,
+async def send_invite(ctx: Context, rider: Rider) -> None:
+    """A new one-time link for the rider's relative, and until when it works."""
+    t = ctx.t
+    invite = await reg.create_invite(ctx.session, rider, ctx.person, now=ctx.now)
+    until = invite.expires_at.astimezone(ctx.settings.tz).strftime("%d.%m.%Y %H:%M")
+    ctx.reply(
         t(
             "Send this link to your relative. When they open it and accept, they can book rides "
             "for you and will get your ride messages. The link works once, until {until}.",
             until=until,
-        ),
+        )
     )
-    await bot.send_message(chat_id, link)
+    ctx.reply_start_link(f"{reg.INVITE_PREFIX}{invite.code}")
 
 
 @router.message(Command("invite"))
-async def invite_command(
-    message: Message,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    bot: Bot,
-    settings: Settings,
-) -> None:
-    await state.clear()
-    rider = await reg.own_rider(session, account)
+async def invite_command(message: Message, ctx: Context) -> None:
+    await ctx.fsm.clear()
+    rider = await reg.own_rider(ctx.session, ctx.person)
     if rider is None:
-        await message.answer(t(ONLY_OWN), reply_markup=main_menu(t))
+        ctx.reply(ctx.t(ONLY_OWN), main_menu(ctx.t))
         return
-    await send_invite(bot, message.chat.id, session, account, rider, t, settings)
+    await send_invite(ctx, rider)
 
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.INVITE))
-async def invite_pressed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    bot: Bot,
-    settings: Settings,
-) -> None:
-    access = await reg.access_to(session, account, callback_data.rider)
+async def invite_pressed(query: CallbackQuery, callback_data: ProfilePress, ctx: Context) -> None:
+    access = await reg.access_to(ctx.session, ctx.person, callback_data.rider)
     if access is None or not access.own:
-        alert(callback_answer, t(NOT_YOURS))
+        ctx.toast(ctx.t(NOT_YOURS), alert=True)
         return
-    await send_invite(bot, account.telegram_id, session, account, access.rider, t, settings)
+    await send_invite(ctx, access.rider)
 
 
 # -- opening an invite ----------------------------------------------------------------------------
 
 
-async def show_invite(
-    chat_id: int,
-    bot: Bot,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    settings: Settings,
-    code: str,
-) -> None:
+async def show_invite(ctx: Context, code: str) -> None:
     """Ask the person who opened the link to accept, or say why the link can't be used."""
-    found = await reg.check_invite(session, code, account, tz=settings.tz)
+    t = ctx.t
+    found = await reg.check_invite(ctx.session, code, ctx.person, tz=ctx.settings.tz, now=ctx.now)
     if isinstance(found, Reason):
-        await bot.send_message(chat_id, found.render(t), reply_markup=main_menu(t))
+        ctx.reply(found.render(t), main_menu(t))
         return
     _, rider = found
-    await bot.send_message(
-        chat_id,
+    ctx.reply(
         t(
             "{name} invites you to link to their rider profile as a relative. You will be able "
             "to book rides for them and will get their ride messages. Accept?",
             name=rider.full_name,
         ),
-        reply_markup=kb.invite_answer_keyboard(t, code),
+        kb.invite_answer_keyboard(t, code),
     )
 
 
-async def edit(
-    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
-) -> None:
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)
-
-
 @router.callback_query(InviteAnswer.filter())
-async def invite_answered(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: InviteAnswer,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    settings: Settings,
-) -> None:
+async def invite_answered(query: CallbackQuery, callback_data: InviteAnswer, ctx: Context) -> None:
+    t, account = ctx.t, ctx.person
     if not callback_data.accept:
-        await edit(query, t("You declined the invitation. Nothing was linked."))
+        ctx.edit(query.message, t("You declined the invitation. Nothing was linked."))
         return
     if account.consent_version is None:
-        alert(callback_answer, t("Please send /start and accept the consent first."))
+        ctx.toast(t("Please send /start and accept the consent first."), alert=True)
         return
-    result = await reg.accept_invite(session, callback_data.code, account, tz=settings.tz)
+    result = await reg.accept_invite(
+        ctx.session, callback_data.code, account, tz=ctx.settings.tz, now=ctx.now
+    )
     if isinstance(result, Reason):
-        await edit(query, result.render(t))
+        ctx.edit(query.message, result.render(t))
         return
-    rider = await session.get(Rider, result.rider_id)
-    await edit(
-        query,
+    rider = await ctx.session.get(Rider, result.rider_id)
+    ctx.edit(
+        query.message,
         t(
             "You are now linked to {name}. Book rides for them with /book; their ride messages "
             "will come here too.",
             name=rider.full_name if rider else "—",
         ),
     )
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            t("Choose what to do from the menu."), reply_markup=main_menu(t)
-        )
+    ctx.reply(t("Choose what to do from the menu."), main_menu(t))
 
 
 # -- relatives and unlinking --------------------------------------------------------------------
 
 
-async def relatives_page(
-    session: AsyncSession, rider: Rider, t: Translator
-) -> tuple[str, InlineKeyboardMarkup]:
-    relatives = await reg.relatives_of(session, rider.id)
+async def relatives_page(ctx: Context, rider: Rider) -> tuple[str, InlineKeyboardMarkup]:
+    t = ctx.t
+    relatives = await reg.relatives_of(ctx.session, rider.id)
     if not relatives:
         text = t("No relatives are linked to your profile. Invite one with the button below.")
     else:
@@ -199,24 +134,20 @@ async def relatives_page(
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.RELATIVES))
 async def relatives_pressed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
+    query: CallbackQuery, callback_data: ProfilePress, ctx: Context
 ) -> None:
-    access = await reg.access_to(session, account, callback_data.rider)
+    access = await reg.access_to(ctx.session, ctx.person, callback_data.rider)
     if access is None or not access.own:
-        alert(callback_answer, t(NOT_YOURS))
+        ctx.toast(ctx.t(NOT_YOURS), alert=True)
         return
-    await edit(query, *(await relatives_page(session, access.rider, t)))
+    ctx.edit(query.message, *(await relatives_page(ctx, access.rider)))
 
 
 async def _link(
-    session: AsyncSession, account: Account, rider_id: int, rep_id: int
+    ctx: Context, rider_id: int, rep_id: int
 ) -> tuple[Rider, Representation, Account, bool] | None:
     """The link a press names, if the presser is its rider or its representative."""
+    session, account = ctx.session, ctx.person
     access = await reg.access_to(session, account, rider_id)
     rep = await session.get(Representation, rep_id)
     if access is None or rep is None or rep.rider_id != rider_id:
@@ -230,17 +161,11 @@ async def _link(
 
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.UNLINK))
-async def unlink_pressed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-) -> None:
-    found = await _link(session, account, callback_data.rider, callback_data.arg)
+async def unlink_pressed(query: CallbackQuery, callback_data: ProfilePress, ctx: Context) -> None:
+    t = ctx.t
+    found = await _link(ctx, callback_data.rider, callback_data.arg)
     if found is None:
-        alert(callback_answer, t(NOT_YOURS))
+        ctx.toast(t(NOT_YOURS), alert=True)
         return
     rider, rep, other, by_rider = found
     if by_rider:
@@ -255,30 +180,26 @@ async def unlink_pressed(
             name=rider.full_name,
         )
     yes = ProfilePress(action=ProfileAction.UNLINK_CONFIRM, rider=rider.id, arg=rep.id)
-    await edit(query, text, kb.confirm_keyboard(t, t(N_("Yes, unlink")), yes, rider.id))
+    ctx.edit(query.message, text, kb.confirm_keyboard(t, t(N_("Yes, unlink")), yes, rider.id))
 
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.UNLINK_CONFIRM))
 async def unlink_confirmed(
-    query: CallbackQuery,
-    callback_answer: CallbackAnswer,
-    callback_data: ProfilePress,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
+    query: CallbackQuery, callback_data: ProfilePress, ctx: Context
 ) -> None:
-    found = await _link(session, account, callback_data.rider, callback_data.arg)
+    t = ctx.t
+    found = await _link(ctx, callback_data.rider, callback_data.arg)
     if found is None:
-        alert(callback_answer, t(NOT_YOURS))
+        ctx.toast(t(NOT_YOURS), alert=True)
         return
     rider, _, other, by_rider = found
-    result = await reg.unlink(session, callback_data.arg, account)
+    result = await reg.unlink(ctx.session, callback_data.arg, ctx.person)
     if isinstance(result, Reason):
-        alert(callback_answer, result.render(t))
+        ctx.toast(result.render(t), alert=True)
         return
     if by_rider:
-        text, markup = await relatives_page(session, rider, t)
+        text, markup = await relatives_page(ctx, rider)
         done = t("{name} is unlinked.", name=other.display_name or "—")
-        await edit(query, f"{done}\n\n{text}", markup)
+        ctx.edit(query.message, f"{done}\n\n{text}", markup)
         return
-    await edit(query, t("You are unlinked from {name}.", name=rider.full_name))
+    ctx.edit(query.message, t("You are unlinked from {name}.", name=rider.full_name))

@@ -6,24 +6,22 @@ a deep link `/start inv_<code>` opens a relative's invite (handlers.representati
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from dataclasses import replace
+
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
-from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.common import LanguageChoice
+from bot.context import Context
 from bot.filters import Button
-from bot.i18n import I18n, Translator
 from bot.keyboards.common import CANCEL, HELP, LANGUAGE, language_keyboard, main_menu
 from bot.keyboards.registration import read_again_keyboard
 from bot.services.registration import INVITE_PREFIX
-from bot.settings import Settings
 from bot.states.registration import Invitation, Onboarding
 from handlers.onboarding import ask_role
 from handlers.onboarding import begin as begin_onboarding
 from handlers.representatives import show_invite
-from models import Account
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -31,17 +29,7 @@ router.callback_query.filter(F.message.chat.type == "private")
 
 
 @router.message(CommandStart(deep_link=True))
-async def start_with_link(
-    message: Message,
-    command: CommandObject,
-    state: FSMContext,
-    session: AsyncSession,
-    account: Account,
-    t: Translator,
-    bot: Bot,
-    settings: Settings,
-    language_chosen: bool,
-) -> None:
+async def start_with_link(message: Message, command: CommandObject, ctx: Context) -> None:
     """A deep link (a relative's invite); registered before the plain /start, which it precedes.
 
     A new person first chooses the language and accepts the consent; the code waits in the
@@ -49,56 +37,45 @@ async def start_with_link(
     """
     args = command.args or ""
     if not args.startswith(INVITE_PREFIX):
-        await start(message, state, account, t, bot, settings, language_chosen)
+        await start(message, ctx)
         return
     code = args.removeprefix(INVITE_PREFIX)
+    state = ctx.fsm
     await state.clear()
-    if not language_chosen:
+    if not ctx.person.language:
         await state.set_state(Invitation.pending)
         await state.set_data({"invite": code})
-        await ask_language(message, account)
+        ask_language(ctx, message)
         return
-    if account.consent_version is None:
-        await begin_onboarding(bot, message.chat.id, state, t, settings, invite=code)
+    if ctx.person.consent_version is None:
+        await begin_onboarding(ctx, invite=code)
         return
-    await show_invite(message.chat.id, bot, state, session, account, t, settings, code)
+    await show_invite(ctx, code)
 
 
 @router.message(CommandStart())
-async def start(
-    message: Message,
-    state: FSMContext,
-    account: Account,
-    t: Translator,
-    bot: Bot,
-    settings: Settings,
-    language_chosen: bool,
-) -> None:
-    await state.clear()
-    if not language_chosen:
-        await ask_language(message, account)
+async def start(message: Message, ctx: Context) -> None:
+    await ctx.fsm.clear()
+    if not ctx.person.language:
+        ask_language(ctx, message)
         return
-    if account.consent_version is None:
-        await begin_onboarding(bot, message.chat.id, state, t, settings)
+    if ctx.person.consent_version is None:
+        await begin_onboarding(ctx)
         return
-    await message.answer(
-        t("Welcome back. Choose what to do from the menu."), reply_markup=main_menu(t)
-    )
+    ctx.reply(ctx.t("Welcome back. Choose what to do from the menu."), main_menu(ctx.t))
 
 
 @router.message(Command("language"))
 @router.message(Button(LANGUAGE))
-async def language_command(message: Message, account: Account) -> None:
-    await ask_language(message, account)
+async def language_command(message: Message, ctx: Context) -> None:
+    ask_language(ctx, message)
 
 
-async def ask_language(message: Message, account: Account) -> None:
+def ask_language(ctx: Context, message: Message) -> None:
     """Both languages are always offered; Telegram's own setting only pre-selects one."""
     code = message.from_user.language_code if message.from_user else None
-    selected = account.language or ("kk" if code == "kk" else "ru" if code == "ru" else None)
-    await message.answer(
-        "Тілді таңдаңыз.\nВыберите язык.", reply_markup=language_keyboard(selected)
-    )
+    selected = ctx.person.language or ("kk" if code == "kk" else "ru" if code == "ru" else None)
+    ctx.reply("Тілді таңдаңыз.\nВыберите язык.", language_keyboard(selected))
 
 
 ONBOARDING_STATES = frozenset(
@@ -108,81 +85,69 @@ ONBOARDING_STATES = frozenset(
 
 @router.callback_query(LanguageChoice.filter())
 async def language_chosen(
-    query: CallbackQuery,
-    callback_data: LanguageChoice,
-    account: Account,
-    i18n: I18n,
-    state: FSMContext,
-    session: AsyncSession,
-    bot: Bot,
-    settings: Settings,
+    query: CallbackQuery, callback_data: LanguageChoice, ctx: Context
 ) -> None:
     """Store the language; a newcomer goes on to the consent, anyone else where they were."""
     if callback_data.lang not in ("kk", "ru"):
         return
+    account = ctx.person
     account.language = callback_data.lang
-    t = i18n.translator(callback_data.lang)
+    # From here on the step speaks the language just chosen.
+    ctx = replace(ctx, lang=callback_data.lang, t=ctx.i18n.translator(callback_data.lang))
+    t, state = ctx.t, ctx.fsm
     if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
-    await bot.send_message(
-        account.telegram_id,
-        t("Language: Kazakh.") if callback_data.lang == "kk" else t("Language: Russian."),
-    )
+        ctx.edit_markup(query.message, None)
+    ctx.reply(t("Language: Kazakh.") if callback_data.lang == "kk" else t("Language: Russian."))
     current = await state.get_state()
     invite = (await state.get_data()).get("invite") if current in ONBOARDING_STATES else None
     if account.consent_version is None and (current is None or current in ONBOARDING_STATES):
-        await begin_onboarding(
-            bot, account.telegram_id, state, t, settings, invite=str(invite) if invite else None
-        )
+        await begin_onboarding(ctx, invite=str(invite) if invite else None)
     elif current == Invitation.pending.state and invite:
         await state.clear()
-        await show_invite(
-            account.telegram_id, bot, state, session, account, t, settings, str(invite)
-        )
+        await show_invite(ctx, str(invite))
     elif current == Onboarding.role.state:
-        await ask_role(bot, account.telegram_id, state, t)
+        await ask_role(ctx)
     elif current is None:
-        await show_home(bot, account, t)
+        show_home(ctx)
 
 
-async def show_home(bot: Bot, account: Account, t: Translator) -> None:
+def show_home(ctx: Context) -> None:
     """The main menu with a one-line reminder of what the bot does."""
-    await bot.send_message(
-        account.telegram_id,
-        t("Invataxi: free rides for people with disabilities. Choose what to do."),
-        reply_markup=main_menu(t),
+    t = ctx.t
+    ctx.reply(
+        t("Invataxi: free rides for people with disabilities. Choose what to do."), main_menu(t)
     )
 
 
 @router.message(Command("cancel"), StateFilter("*"))
 @router.message(Button(CANCEL), StateFilter("*"))
-async def cancel(message: Message, state: FSMContext, account: Account, t: Translator) -> None:
+async def cancel(message: Message, ctx: Context) -> None:
+    t, state = ctx.t, ctx.fsm
     had_state = await state.get_state() is not None
     await state.clear()
     text = t("Cancelled. Nothing was saved.") if had_state else t("Main menu.")
-    if account.consent_version is None:
+    if ctx.person.consent_version is None:
         # Without consent the menu leads nowhere: keep the way back to the consent open.
-        await message.answer(text, reply_markup=read_again_keyboard(t))
+        ctx.reply(text, read_again_keyboard(t))
         return
-    await message.answer(text, reply_markup=main_menu(t))
+    ctx.reply(text, main_menu(t))
 
 
 @router.message(Command("help"))
 @router.message(Button(HELP))
-async def help_command(message: Message, t: Translator) -> None:
-    await message.answer(
+async def help_command(message: Message, ctx: Context) -> None:
+    t = ctx.t
+    ctx.reply(
         t(
             "Commands:\n/book — book a ride\n/rides — my rides\n/profile — my profile\n"
             "/language — change language\n/cancel — stop the current step\n"
             "/mydata — what we store\n"
             "/forget — withdraw consent and erase my data"
         ),
-        reply_markup=main_menu(t),
+        main_menu(t),
     )
 
 
 @router.message(Command("hide"))
-async def hide_keyboard(message: Message, t: Translator) -> None:
-    await message.answer(
-        t("Keyboard hidden. Send /start to show the menu."), reply_markup=ReplyKeyboardRemove()
-    )
+async def hide_keyboard(message: Message, ctx: Context) -> None:
+    ctx.reply(ctx.t("Keyboard hidden. Send /start to show the menu."), ReplyKeyboardRemove())

@@ -183,6 +183,12 @@ class Access:
     own: bool
     representation: Representation | None
 
+    @property
+    def can_delete(self) -> bool:
+        """A representative may delete a profile only if the rider has no account of their own
+        (a rider with Telegram withdraws their own consent with /forget)."""
+        return self.representation is not None and self.rider.account_id is None
+
 
 @dataclass(frozen=True)
 class Decision:

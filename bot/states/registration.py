@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Onboarding(StatesGroup):
@@ -91,6 +91,10 @@ class Draft(BaseModel):
 
     # An invite code the person opened before registering (kept through onboarding).
     invite: str | None = None
+
+    # The name Telegram shows for the person, offered as a button at the question of their own
+    # name: taken from the update being answered, never stored with the conversation.
+    telegram_name: str | None = Field(default=None, exclude=True)
 
 
 async def load_draft(state: FSMContext) -> Draft:

@@ -485,3 +485,13 @@ async def test_forget_erases_what_only_this_person_holds_and_keeps_proof(
     dumped = json.dumps(trace.details, ensure_ascii=False) + (trace.subject or "")
     for personal in ("Ольга", "Әлихан", IIN_ADULT, IIN_CHILD, "+7701", str(tid)):
         assert personal not in dumped
+
+
+def test_only_a_profile_managed_for_someone_without_telegram_can_be_deleted() -> None:
+    """The Delete button is offered to a relative only for a rider who has no account."""
+    child = Rider(id=1, account_id=None, full_name="Дана")
+    adult = Rider(id=2, account_id=7, full_name="Иван")
+    parent = Representation(id=3, rider_id=1, account_id=8, relationship_kind="parent")
+    assert reg.Access(child, own=False, representation=parent).can_delete
+    assert not reg.Access(adult, own=False, representation=parent).can_delete
+    assert not reg.Access(adult, own=True, representation=None).can_delete
