@@ -205,7 +205,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> App:
     clock = clock or SystemClock()
     engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
     sessions = create_sessionmaker(engine)
-    i18n = I18n(default_language=settings.default_language)
+    i18n = I18n(default_language=settings.default_language, tz=settings.tz)
     replies = Replies()
     owner = process_owner(settings)
     dp = create_dispatcher(settings, sessions, i18n, replies, clock, owner)

@@ -1,4 +1,4 @@
-"""The one source of "now": injected into every update's context, every sweep and the sender.
+"""The one source of "now" and the one time zone, injected into every update, sweep and sender.
 
 Tests and the benchmark pass a `FixedClock` to move time without sleeping; the bot runs on the
 `SystemClock`. Times are aware and in UTC; the configured zone turns them into local dates.
@@ -10,6 +10,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from models import utcnow
+
+# Kazakhstan has one zone (UTC+5) since 1 March 2024: the TIMEZONE setting's default, and the
+# only place its name is written.
+DEFAULT_TIMEZONE = "Asia/Almaty"
 
 
 class Clock(Protocol):

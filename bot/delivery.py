@@ -34,7 +34,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -807,7 +807,7 @@ class OutboxSender:
             lang = account.language or lang
         t = self.i18n.translator(lang)
         if "msgid" in payload:
-            params = {k: _param(t, v) for k, v in payload.get("params", {}).items()}
+            params = shown_params(t, payload.get("params", {}))
             msgid = str(payload["msgid"])
             text = t(msgid, **params)
         else:
@@ -1075,11 +1075,20 @@ def reader(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[Asy
     return async_sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
+def shown_params(t: Translator, params: dict[str, Any]) -> dict[str, Any]:
+    """A queued message's params as its reader sees them: texts and times made local."""
+    return {k: _param(t, v) for k, v in params.items()}
+
+
 def _param(t: Translator, value: Any) -> Any:
-    """A param given as {"msgid": ...} is itself a text, in the recipient's language."""
+    """A param given as {"msgid": ...} is itself a text, in the recipient's language; one given
+    as {"at": iso, "show": "date" or "time"} is an instant shown in local time."""
     if isinstance(value, dict) and "msgid" in value:
         msgid = str(value["msgid"])
         return t(msgid)
+    if isinstance(value, dict) and "at" in value:
+        local = t.local(datetime.fromisoformat(str(value["at"])))
+        return local.strftime("%H:%M") if value.get("show") == "time" else t.date(local)
     return value
 
 

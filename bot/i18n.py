@@ -14,10 +14,12 @@ import string
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from babel.messages.pofile import read_po
 
+from bot.clock import DEFAULT_TIMEZONE
 from bot.services.i18n_types import Translate
 
 LANGUAGES: Final = ("kk", "ru")
@@ -38,8 +40,15 @@ def placeholders(text: str) -> set[str]:
 class I18n:
     """All catalogs of all languages, read once."""
 
-    def __init__(self, locales_dir: Path = LOCALES_DIR, default_language: str = "kk") -> None:
+    def __init__(
+        self,
+        locales_dir: Path = LOCALES_DIR,
+        default_language: str = "kk",
+        tz: dt.tzinfo | None = None,
+    ) -> None:
         self.default_language = default_language
+        # The zone people read times in: the TIMEZONE setting (one zone for the whole service).
+        self.tz = tz or ZoneInfo(DEFAULT_TIMEZONE)
         self.catalogs: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
         for lang in LANGUAGES:
             for po in sorted((locales_dir / lang / "LC_MESSAGES").glob("*.po")):
@@ -89,6 +98,14 @@ class Translator(Translate):
 
     def __call__(self, msgid: str, /, **params: object) -> str:
         return self.i18n.gettext(self.lang, msgid, **params)
+
+    @property
+    def tz(self) -> dt.tzinfo:
+        return self.i18n.tz
+
+    def local(self, instant: dt.datetime) -> dt.datetime:
+        """An aware instant as the clock on the reader's wall shows it."""
+        return instant.astimezone(self.i18n.tz)
 
     def date(self, value: dt.date | dt.datetime) -> str:
         """25.11.2026: the form every rider and dispatcher reads the same way."""

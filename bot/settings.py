@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.clock import DEFAULT_TIMEZONE
+
 DEFAULT_API_URL = "https://api.telegram.org"
 # A token is "<bot id>:<secret>"; the secret is letters, digits, "_" and "-".
 _TOKEN_SECRET = re.compile(r"[A-Za-z0-9_-]+")
@@ -36,7 +38,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = DEFAULT_API_URL
     database_url: str = "sqlite+aiosqlite:///./data/invataxi.sqlite3"
     redis_url: str = ""
-    timezone: str = "Asia/Almaty"
+    timezone: str = DEFAULT_TIMEZONE
     default_language: Literal["kk", "ru"] = "kk"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     districts_file: Path = Path("districts.toml")
@@ -91,7 +93,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("expected an IANA zone name such as Asia/Almaty") from None
+            raise ValueError(f"expected an IANA zone name such as {DEFAULT_TIMEZONE}") from None
         return value
 
     @field_validator("telegram_api_url", "webhook_url")

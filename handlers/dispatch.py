@@ -184,7 +184,7 @@ async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, rid
         await state.clear()
     elif act is Act.BACK:
         await state.clear()
-        _, markup = await ride_card.build(session, ride, desk.district, ctx.i18n, tz)
+        _, markup = await ride_card.build(session, ride, desk.district, ctx.i18n)
         ctx.edit_markup(card, markup)
     elif act is Act.VEHICLES:
         options = await dispatch.vehicle_options(session, ride, desk.district)
@@ -433,7 +433,7 @@ async def ride_details(message: Message, command: CommandObject, ctx: Context) -
         text = t("Ride {number} was not found in this district.", number=number)
         ctx.reply_to(message.message_id, text)
         return
-    text, _ = await ride_card.build(ctx.session, ride, desk.district, ctx.i18n, tz)
+    text, _ = await ride_card.build(ctx.session, ride, desk.district, ctx.i18n)
     lines = [text, "", t("History:")]
     lines += [event_line(t, event, tz) for event in await rides.history(ctx.session, ride.id)]
     link = dispatch.card_link(desk.district.chat_id, ride.card_message_id, desk.district.topic_id)

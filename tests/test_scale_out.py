@@ -31,6 +31,7 @@ from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -38,6 +39,7 @@ from sqlalchemy import func, select, update
 
 from bot.callbacks.dispatch import Act
 from bot.cards.ride import desk_status
+from bot.clock import DEFAULT_TIMEZONE
 from bot.db import create_engine, create_sessionmaker, transaction
 from bot.i18n import I18n, Translator
 from bot.keyboards import booking as kb
@@ -46,7 +48,6 @@ from bot.keyboards.dispatch import LABELS
 from bot.services import booking_rules as br
 from bot.services.booking import BOOKED_FOR_YOU
 from bot.services.crypto import DataKey
-from bot.services.notifications import RENDER_ZONE as ZONE
 from bot.services.notifications import SCHEDULED, vehicle_params
 from bot.services.outbox import enqueue_message
 from bot.services.ride_labels import PURPOSE_LABELS
@@ -66,6 +67,7 @@ from tests.e2e.test_booking import HOME, HOSPITAL, Q, calendar_days, seed_rider
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 S = RideStatus
+ZONE = ZoneInfo(DEFAULT_TIMEZONE)
 
 USERS = 30
 NOTIFICATIONS = 60

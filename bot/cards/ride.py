@@ -18,7 +18,6 @@ from bot.i18n import N_, I18n, Translator
 from bot.keyboards.dispatch import card_keyboard
 from bot.services import dispatch
 from bot.services.dispatch import VehicleOption
-from bot.services.notifications import RENDER_ZONE
 from bot.services.ride_labels import purpose_label, status_label
 from models import District, Ride, RideEvent, Rider, RideStatus, Vehicle
 
@@ -140,10 +139,11 @@ def card_text(
 
 
 async def build(
-    session: AsyncSession, ride: Ride, district: District, i18n: I18n, tz: tzinfo = RENDER_ZONE
+    session: AsyncSession, ride: Ride, district: District, i18n: I18n
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    """Text and main buttons of a ride's card as they are now (shared with the handlers, which
-    pass the TIMEZONE setting)."""
+    """Text and main buttons of a ride's card as they are now (shared with the handlers), with
+    times in the zone people read them in (`I18n.tz`, the TIMEZONE setting)."""
+    tz = i18n.tz
     t = i18n.translator(district.language)
     rider = await session.get(Rider, ride.rider_id)
     vehicle = await session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None

@@ -24,7 +24,6 @@ from bot.keyboards.registry import outbox_keyboard
 from bot.services import standing_order_rules as so
 from bot.services import standing_orders as orders
 from bot.services.dispatch import REJECT_REASONS, reason_msgid
-from bot.services.notifications import RENDER_ZONE
 from bot.services.ride_labels import purpose_label
 from models import District, OrderStatus, Rider, StandingOrder, Vehicle
 
@@ -56,8 +55,8 @@ def _date(value: Any) -> str:
     return str(value.strftime("%d.%m.%Y"))
 
 
-def _local(instant: datetime) -> str:
-    return instant.astimezone(RENDER_ZONE).strftime("%d.%m.%Y %H:%M")
+def _local(t: Translator, instant: datetime) -> str:
+    return t.local(instant).strftime("%d.%m.%Y %H:%M")
 
 
 def weekdays_text(t: Translator, weekdays: Sequence[int]) -> str:
@@ -210,7 +209,7 @@ def card_text(
             t(
                 "Decided by: {who}, {when}",
                 who=order.decided_by_name or str(order.decided_by or "—"),
-                when=_local(order.decided_at),
+                when=_local(t, order.decided_at),
             )
         )
     return "\n".join(lines)

@@ -18,7 +18,6 @@ from bot.cards.registry import CardRenderer, CardView, register_card
 from bot.i18n import N_, I18n, Translator
 from bot.keyboards.registration import verification_keyboard
 from bot.services.iin import mask_iin
-from bot.services.notifications import RENDER_ZONE
 from bot.services.privacy import ERASED_CARD
 from bot.services.registration import (
     CHILD,
@@ -39,8 +38,8 @@ STATUS_LABELS = {
 }
 
 
-def local(instant: datetime) -> str:
-    return instant.astimezone(RENDER_ZONE).strftime("%d.%m.%Y %H:%M")
+def local(t: Translator, instant: datetime) -> str:
+    return t.local(instant).strftime("%d.%m.%Y %H:%M")
 
 
 def card_text(
@@ -93,7 +92,7 @@ def card_text(
             t(
                 "Decided by {who}, {when}",
                 who=verification.decided_by_name or str(verification.decided_by or "—"),
-                when=local(verification.decided_at),
+                when=local(t, verification.decided_at),
             )
         )
     if verification.status == "rejected":

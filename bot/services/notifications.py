@@ -7,8 +7,7 @@ language; the car's colour (free text from the districts file) is picked per rec
 
 from __future__ import annotations
 
-from typing import Any, Final
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,16 +147,10 @@ async def _tell_rider(session: AsyncSession, ride: Ride, outcome: Outcome, actio
         await tell(session, ride, EXPIRED, base)
 
 
-# Kazakhstan has one zone (UTC+5) since 1 March 2024, TIMEZONE's default. Rider messages are
-# formatted inside `rides.change` and cards by the outbox sender, where the settings don't
-# reach yet; handlers use the TIMEZONE setting.
-RENDER_ZONE: Final = ZoneInfo("Asia/Almaty")
-
-
-def when(instant: Any) -> dict[str, str]:
-    """Date and time of an instant as the rider reads them, in local time."""
-    local = instant.astimezone(RENDER_ZONE)
-    return {"date": local.strftime("%d.%m.%Y"), "time": local.strftime("%H:%M")}
+def when(instant: Any) -> dict[str, Any]:
+    """Date and time of an instant as params the sender shows in the reader's local time."""
+    at = instant.isoformat()
+    return {"date": {"at": at, "show": "date"}, "time": {"at": at, "show": "time"}}
 
 
 def reason_param(reason: str | None) -> Any:

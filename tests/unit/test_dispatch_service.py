@@ -16,7 +16,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.delivery import shown_params
 from bot.districts import load_districts, sync_districts
+from bot.i18n import I18n
 from bot.services import dispatch, notifications
 from bot.services.outbox import enqueue_card
 from bot.services.rides import Action, Actor, change, record_creation
@@ -484,7 +486,7 @@ async def test_scheduling_tells_rider_and_representative_each_in_their_language(
     assert messages[5001].payload["params"]["colour"] == "ақ"
     assert messages[5002].payload["params"]["colour"] == "белый"
     local = ride.pickup_at.astimezone(ALMATY)
-    params = messages[5002].payload["params"]
+    params = shown_params(I18n().translator("ru"), messages[5002].payload["params"])
     assert params["time"] == local.strftime("%H:%M") and params["plate"] == VAN
     assert params["driver_phone"] == van.driver_phone
     assert messages[5002].payload["msgid"] == notifications.SCHEDULED
@@ -505,7 +507,7 @@ async def test_a_proposal_carries_answer_buttons_and_both_times(db: AsyncSession
     (message,) = [r for r in await queued(db, ride.id) if r.kind == "send"]
     assert message.payload["keyboard"] == "proposal"
     assert message.payload["keyboard_args"] == {"ride_id": ride.id}
-    params = message.payload["params"]
+    params = shown_params(I18n().translator("ru"), message.payload["params"])
     assert params["old_time"] == ride.pickup_at.astimezone(ALMATY).strftime("%H:%M")
     assert params["time"] == new_time.astimezone(ALMATY).strftime("%H:%M")
 
