@@ -853,6 +853,25 @@ async def drive(
     return time.perf_counter() - started
 
 
+class StatementCount:
+    """SQL statements the whole process sends (handlers, sender, sweeps) while it runs."""
+
+    def __init__(self, engine: Any) -> None:
+        from sqlalchemy import event
+
+        self.count = 0
+        self.engine = engine.sync_engine
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args: Any) -> None:
+        self.count += 1
+
+    def stop(self) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
 def percentile(values: list[float], share: float) -> float:
     if not values:
         return 0.0
@@ -1111,6 +1130,8 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
             seed=4,
         )
         throughput = Stats()
+        statements = StatementCount(app.engine)
+        cpu_before = time.process_time()
         elapsed = await drive(
             riders,
             dispatchers,
@@ -1120,6 +1141,8 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
             think_mean_s=0,
             seed=5,
         )
+        cpu_s = time.process_time() - cpu_before
+        statements.stop()
     finally:
         stop_sender.set()
         with contextlib.suppress(asyncio.TimeoutError):
@@ -1128,8 +1151,12 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
         await app.close()
     errors = latency.errors + throughput.errors
     samples = latency.error_samples + throughput.error_samples
+    handled = max(1, len(throughput.latencies))
     return {
         "updates_per_s": len(throughput.latencies) / elapsed,
+        # What one update costs the process at saturation, sending included.
+        "cpu_ms_per_update": cpu_s * 1000 / handled,
+        "statements_per_update": statements.count / handled,
         "p50_ms": percentile(latency.latencies, 0.50) * 1000,
         "p95_ms": percentile(latency.latencies, 0.95) * 1000,
         "p99_ms": percentile(latency.latencies, 0.99) * 1000,
@@ -1362,7 +1389,17 @@ async def measure_outbox(plan: Plan) -> dict[str, Any]:
 
 # -- the command ---------------------------------------------------------------------------------
 
-PUBLIC_KEYS = ("updates_per_s", "p50_ms", "p95_ms", "p99_ms", "rss_mb", "ratio_to_floor")
+PUBLIC_KEYS = (
+    "updates_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "rss_mb",
+    "ratio_to_floor",
+    "cpu_ms_per_update",
+    "statements_per_update",
+    "api_latency_ms",
+)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -1436,7 +1473,9 @@ def print_updates(plan: Plan, floor: dict[str, Any], runs: dict[str, dict[str, A
             f"{name}: {run['updates']} updates, {run['conversations_done']} bookings finished, "
             f"{run['presses']} button presses, {run['resets']} conversations restarted, "
             f"{run['errors']} errors, {run['api_calls']} Bot API calls, "
-            f"{run.get('unanswered', 0)} steps without an answer within 10 s"
+            f"{run.get('unanswered', 0)} steps without an answer within 10 s; per update "
+            f"{run['cpu_ms_per_update']:.1f} ms of CPU and "
+            f"{run['statements_per_update']:.1f} SQL statements"
         )
 
 

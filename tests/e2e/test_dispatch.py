@@ -484,7 +484,7 @@ async def test_outsiders_forged_buttons_and_finished_rides_change_nothing(bot) -
     await bot.settle()
     assert scene.card(ride_id).text.splitlines()[0] == scene.state_line(ride_id, S.CANCELLED)
     assert scene.card(ride_id).button_texts == []
-    await scene.rep.wait_for("отменил(а) Айгерім", after=0)
+    await scene.rep.wait_for("Кто отменил: Айгерім", after=0)
     answer = await scene.aigul.press_data(card, take).answer()
     assert answer.show_alert
     assert answer.text == ru(
