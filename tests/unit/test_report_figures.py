@@ -28,9 +28,9 @@ from bot.reports import monthly
 from bot.services import booking
 from bot.services import report_figures as rf
 from bot.services.rides import Action, Actor, change
-from models import Ride, RideStatus, Rider
+from models import Ride, Rider, RideStatus
 from tests.unit.test_booking_service import draft, make_account, make_rider, seed
-from tests.unit.test_dispatch_service import VAN, SEDAN, TEKELI_VAN, make_ride, vehicle
+from tests.unit.test_dispatch_service import SEDAN, TEKELI_VAN, VAN, make_ride, vehicle
 
 S = RideStatus
 TZ = ZoneInfo("Asia/Almaty")
@@ -112,6 +112,7 @@ async def make_november(sessions: async_sessionmaker[AsyncSession]) -> November:
         await act(session, ride, Action.ARRIVED, at(9))
         await act(session, ride, Action.COMPLETE, at(9, 40))
         ids["completed"] = ride.id
+        first_ride = ride
 
         ride, _ = await book(session, "Wheelchair", time(13), minutes_after=1, wheelchair=True)
         await act(session, ride, Action.ASSIGN, BOOKED + timedelta(minutes=31),
@@ -162,9 +163,7 @@ async def make_november(sessions: async_sessionmaker[AsyncSession]) -> November:
         ids["representative"] = ride.id
 
         # The month's edges, local time, and another district.
-        first_rider = await session.get(
-            Rider, (await session.get(Ride, ids["completed"])).rider_id
-        )
+        first_rider = await session.get(Rider, first_ride.rider_id)
         assert first_rider is not None
         edge = await make_ride(
             session, first_rider, pickup_at=at(0, 30, NOVEMBER), post_card=False
@@ -252,7 +251,7 @@ def test_median_and_percentile_of_counted_values() -> None:
     assert rf.median({}) is None and rf.percentile({}, 0.9) is None
     assert rf.median({1: 1, 3: 1}) == 2
     assert rf.median({1: 2, 9: 1}) == 1
-    ten = {n: 1 for n in range(1, 11)}
+    ten = dict.fromkeys(range(1, 11), 1)
     assert rf.percentile(ten, 0.9) == 9 and rf.percentile(ten, 0.5) == 5
 
 
@@ -262,7 +261,7 @@ def test_median_and_percentile_of_counted_values() -> None:
 def summary_of(path: Path) -> dict[str, Any]:
     book = load_workbook(path, read_only=True)
     rows = list(book.worksheets[0].iter_rows(values_only=True))
-    return {row[0]: row[1] for row in rows if row and len(row) > 1 and row[0]}
+    return {str(row[0]): row[1] for row in rows if row and len(row) > 1 and row[0]}
 
 
 def strings_in(path: Path) -> list[str]:
@@ -324,7 +323,7 @@ async def test_the_workbook_csv_and_charts_carry_the_figures_and_no_personal_dat
     assert [s.title for s in book.worksheets] == [ru("Summary"), ru("Rides"), ru("Cars")]
     rides = list(book.worksheets[1].iter_rows(values_only=True))
     assert list(rides[0]) == monthly.header_texts("ru")
-    assert sorted(row[0] for row in rides[1:]) == sorted(
+    assert sorted(int(str(row[0])) for row in rides[1:]) == sorted(
         v for k, v in november.rides.items() if k != "tekeli"
     )
     completed = next(row for row in rides[1:] if row[0] == november.rides["completed"])
