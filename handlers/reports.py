@@ -1,0 +1,64 @@
+"""/report in a district's dispatcher group: that district's monthly report, as files.
+
+`/report` is this month so far, `/report 2026-11` a given month. Only the district's dispatchers
+and the administrators may ask (the same check as every desk command). Nothing is sent from
+here: the answer is queued in the outbox, and the files are built when the row is sent.
+"""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import N_, I18n
+from bot.services.outbox import enqueue_document, enqueue_message
+from bot.services.report_figures import month_code, month_of, parse_month
+from bot.settings import Settings
+from handlers.dispatch import find_desk, topic_of
+from models import utcnow
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type.in_({"group", "supergroup"}))
+
+MONTH_FORMAT = N_("Write the month as 2026-11, or just /report for this month so far.")
+NOT_YET = N_("That month has not begun yet.")
+
+
+@router.message(Command("report"))
+async def report(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    settings: Settings,
+    i18n: I18n,
+) -> None:
+    if message.from_user is None:
+        return
+    chat_id, topic_id = message.chat.id, topic_of(message)
+    desk, why, t = await find_desk(session, chat_id, topic_id, message.from_user, settings, i18n)
+
+    def say(text: str) -> None:
+        enqueue_message(session, chat_id=chat_id, topic_id=topic_id, text=text)
+
+    if desk is None:
+        say(t(why))
+        return
+    this_month = month_of(utcnow(), settings.tz)
+    first = parse_month(command.args) if command.args else this_month
+    if first is None:
+        say(t(MONTH_FORMAT))
+        return
+    if first > this_month:
+        say(t(NOT_YET))
+        return
+    district = desk.district
+    enqueue_document(
+        session,
+        chat_id=district.chat_id,
+        topic_id=district.topic_id,
+        renderer="monthly_report",
+        args={"month": month_code(first), "district_id": district.id, "tz": settings.timezone},
+        lang=district.language,
+    )
