@@ -10,6 +10,7 @@ one in Tekeli, test which rides a month and a district hold.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from dataclasses import dataclass
@@ -373,3 +374,23 @@ async def test_the_renderer_builds_the_workbook_and_both_charts(
     assert documents[0].content.startswith(b"PK")  # XLSX is a zip
     assert documents[0].caption is not None and "Талдықорған" in documents[0].caption
     assert all(d.content.startswith(b"\x89PNG") for d in documents[1:])
+
+
+async def test_the_command_line_writes_the_four_files(
+    migrated_db: str,
+    november: November,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.setenv("BOT_TOKEN", "1:a")
+    monkeypatch.setenv("DATABASE_URL", migrated_db)
+    out = tmp_path / "out"
+    argv = ["report", "--month", "2026-11", "--district", "tekeli", "--out", str(out)]
+    assert await asyncio.to_thread(main, [*argv, "--lang", "kk"]) == 0
+    assert sorted(p.suffix for p in out.iterdir()) == [".csv", ".png", ".png", ".xlsx"]
+    lines = (out / "invataxi-2026-11-tekeli.csv").read_text("utf-8-sig").splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Сапар №;")
+    assert await asyncio.to_thread(main, ["report", "--month", "2026-13"]) == 2
+    assert await asyncio.to_thread(main, [*argv[:4], "nowhere"]) == 2
