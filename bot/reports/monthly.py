@@ -24,7 +24,6 @@ from typing import IO, Any, Final
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
-from babel.numbers import format_decimal
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import Cell
@@ -142,10 +141,10 @@ def catalogs() -> I18n:
     return I18n()
 
 
-def number(value: float, lang: str, digits: int = 1) -> str:
-    """1 234,5: a space between thousands and a decimal comma, as written in Kazakhstan."""
-    pattern = "#,##0" if digits == 0 else "#,##0." + "0" * digits
-    return format_decimal(value, format=pattern, locale=f"{lang}_KZ")
+def number(value: float, digits: int = 1) -> str:
+    """1 234,5: a space between thousands and a decimal comma, as written in Kazakhstan (and
+    as `babel` writes it for kk_KZ and ru_KZ; done by hand here, it is once per ride)."""
+    return f"{value:,.{digits}f}".replace(",", "\u00a0").replace(".", ",")
 
 
 def month_name(first: date, lang: str) -> str:
@@ -291,7 +290,7 @@ class MonthlyReport:
             self.csv.writerow(
                 [
                     *texts,
-                    number(minutes, self.lang) if minutes is not None else "",
+                    number(minutes) if minutes is not None else "",
                     *[s.strftime("%d.%m.%Y %H:%M") if s is not None else "" for s in stamps],
                 ]
             )

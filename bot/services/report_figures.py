@@ -220,13 +220,15 @@ async def stream_rides(
         month_query(first, tz, district_id).execution_options(yield_per=STREAM_BATCH)
     )
     current: RideFacts | None = None
-    async for row in result:
-        if current is None or current.id != row[0]:
-            if current is not None:
-                yield current
-            current = RideFacts(*row[:14])
-        if row[18] is not None:
-            current.changes.append(Change(*row[14:19]))
+    # A batch at a time: one hop to the database driver per batch, not per row.
+    async for batch in result.partitions(STREAM_BATCH):
+        for row in batch:
+            if current is None or current.id != row[0]:
+                if current is not None:
+                    yield current
+                current = RideFacts(*row[:14])
+            if row[18] is not None:
+                current.changes.append(Change(*row[14:19]))
     if current is not None:
         yield current
 
@@ -326,6 +328,14 @@ class MonthlyFigures:
     needing_decision: int = 0
     cars: dict[int, CarFigures] = field(default_factory=dict)
     per_day: dict[date, Counter[str]] = field(default_factory=dict)
+    desks: dict[str, tuple[int, ServiceHours]] = field(default_factory=dict)
+
+    def desk(self, district_id: str) -> tuple[int, ServiceHours]:
+        """`desk_of` the ride's district, worked out once per district."""
+        found = self.desks.get(district_id)
+        if found is None:
+            found = self.desks[district_id] = desk_of(self.districts.get(district_id))
+        return found
 
     def add(self, ride: RideFacts) -> None:
         self.requests += 1
@@ -350,7 +360,7 @@ class MonthlyFigures:
             wait = max(decision.at - ride.created_at, timedelta(0))
             self.waits[int(wait.total_seconds())] += 1
             self.needing_decision += 1
-            minutes, hours = desk_of(self.districts.get(ride.district_id))
+            minutes, hours = self.desk(ride.district_id)
             if hours.open_time_between(ride.created_at, decision.at, self.tz) <= timedelta(
                 minutes=minutes
             ):

@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from babel.numbers import format_decimal
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -359,7 +360,7 @@ async def test_kazakh_and_russian_headers(
     table = list(csv.reader(io.StringIO(paths[1].read_text("utf-8-sig")), delimiter=";"))
     assert table[0] == kk and len(table) == 12  # the whole region: Tekeli too
     assert "Жиынтық" in [s.title for s in load_workbook(paths[0], read_only=True).worksheets]
-    assert monthly.number(1234.5, "kk") == "1\xa0234,5"
+    assert monthly.number(1234.5) == "1\xa0234,5" == format_decimal(1234.5, "#,##0.0", "kk_KZ")
 
 
 async def test_the_renderer_builds_the_workbook_and_both_charts(
