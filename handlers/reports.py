@@ -24,6 +24,10 @@ router.message.filter(F.chat.type.in_({"group", "supergroup"}))
 
 MONTH_FORMAT = N_("Write the month as 2026-11, or just /report for this month so far.")
 NOT_YET = N_("That month has not begun yet.")
+# For the group's command menu (bot.runner.GROUP_COMMANDS) and the operator's list of sweeps
+# (handlers.status.SWEEP_LABELS["monthly_report"]).
+COMMAND_DESCRIPTION = N_("The district's report for a month, as files")
+SWEEP_LABEL = N_("Monthly reports to the administrators")
 
 
 @router.message(Command("report"))
