@@ -12,6 +12,7 @@ budget report needs (number, date, purpose, category, outcome, car, dispatcher, 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import functools
 import io
@@ -498,13 +499,17 @@ async def render_monthly_report(
     district_id = args.get("district_id") or None
     report = await build_report(session, first=first, tz=tz, lang=lang, district_id=district_id)
     buffer = io.BytesIO()
-    report.finish(buffer)
+    # Saving the workbook and drawing the charts take seconds for a big month: off the loop,
+    # so the sender's other chats and the handlers of the same process are not held up.
+    await asyncio.to_thread(report.finish, buffer)
+    per_day = await asyncio.to_thread(report.per_day_chart)
+    waits = await asyncio.to_thread(report.wait_chart)
     names = files_for(first, district_id)
     caption = report.t(CAPTION, month=month_name(first, lang), scope=report.scope())
     return [
         Document(names.workbook, buffer.getvalue(), caption),
-        Document(names.per_day_chart, report.per_day_chart()),
-        Document(names.wait_chart, report.wait_chart()),
+        Document(names.per_day_chart, per_day),
+        Document(names.wait_chart, waits),
     ]
 
 
