@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from bot.settings import SettingsError, load_settings
 
@@ -17,10 +18,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="validate settings and the districts file, then exit")
     status = sub.add_parser("status", help="outbox backlog, oldest requests, sweeps")
     status.add_argument("--json", action="store_true")
+    report = sub.add_parser("report", help="write a month's report: XLSX, CSV and charts")
+    report.add_argument("--month", required=True, metavar="YYYY-MM", help="e.g. 2026-11")
+    report.add_argument("--district", metavar="ID", help="one district (default: the region)")
+    report.add_argument("--out", metavar="DIR", default=".", help="where to write the files")
+    report.add_argument("--lang", choices=("kk", "ru"), help="default: DEFAULT_LANGUAGE")
     bench = sub.add_parser("bench", help="measure throughput, latency and memory")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--postgres", metavar="URL", default="")
-    bench.add_argument("--mode", choices=("updates", "outbox"), default="updates")
+    bench.add_argument("--mode", choices=("updates", "outbox", "report"), default="updates")
     bench.add_argument("--quick", action="store_true", help="a short run, for smoke tests")
     bench.add_argument(
         "--pace",
@@ -74,6 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         from bot.status import print_status
 
         return asyncio.run(print_status(settings, as_json=args.json))
+    if args.command == "report":
+        from bot.reports.cli import run_report
+
+        out_dir = Path(args.out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return asyncio.run(
+            run_report(
+                settings,
+                month=args.month,
+                district_id=args.district,
+                out_dir=out_dir,
+                lang=args.lang or settings.default_language,
+            )
+        )
     from bot.districts import DistrictsFileError
     from bot.runner import serve
     from bot.services.crypto import DataKeyError

@@ -52,7 +52,9 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.types import (
+    BufferedInputFile,
     InlineKeyboardMarkup,
+    InputMediaDocument,
     MessageEntity,
     ReplyParameters,
     User,
@@ -65,6 +67,8 @@ from bot.cards.registry import CARD_RENDERERS
 from bot.cards.registry import load_all as load_cards
 from bot.context import EDIT, Markup, Replies, load_markup
 from bot.db import READ_ONLY, transaction
+from bot.documents import DOCUMENT_RENDERERS, Document
+from bot.documents import load_all as load_documents
 from bot.i18n import I18n, Translator
 from bot.keyboards.registry import OUTBOX_KEYBOARDS, OutboxMarkup
 from bot.keyboards.registry import load_all as load_keyboards
@@ -81,6 +85,10 @@ MAX_ATTEMPTS = 30
 MAX_BACKOFF = 300.0
 # A Bot API call that takes longer than this is abandoned and retried.
 REQUEST_TIMEOUT = 15
+# Uploading a report's files takes longer.
+DOCUMENT_TIMEOUT = 120
+# An outbox row that names a document renderer (`bot.services.outbox.enqueue_document`).
+DOCUMENT = "document"
 # Rows held in memory at most, and how many of them per chat: enough to keep 30/s busy, few
 # enough that a row never waits in memory longer than its claim.
 MAX_HELD = 120
@@ -242,6 +250,8 @@ class Request:
     markup: Markup | None
     reply_to: int | None = None
     entities: list[MessageEntity] | None = None
+    # method "documents": files built by a renderer (`bot.documents`), sent as one album.
+    documents: list[Document] | None = None
     # The text is the bot's link opening it with `/start <start_link>` (see `_call`).
     start_link: str | None = None
 
@@ -298,6 +308,7 @@ class OutboxSender:
         self.granter: asyncio.Task[None] | None = None
         load_cards()
         load_keyboards()
+        load_documents()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -784,6 +795,8 @@ class OutboxSender:
                 markup=view.markup,
             )
         payload = row.payload
+        if row.kind == DOCUMENT:
+            return await self._documents(session, row)
         if "markup" in payload or "start_link" in payload or row.kind == EDIT:
             # Written by a step (`bot.context.Outbox`): the text is already in the person's
             # language and the buttons are stored as they are.
@@ -834,7 +847,62 @@ class OutboxSender:
             entities=entities,
         )
 
+    async def _documents(self, session: AsyncSession, row: OutboxMessage) -> Request | str | None:
+        """Build the files now, in the recipient's language (a report is current when sent)."""
+        payload = row.payload
+        renderer = DOCUMENT_RENDERERS.get(str(payload.get("renderer")))
+        if renderer is None:
+            return f"no document renderer {payload.get('renderer')!r}"
+        lang = payload.get("lang") or self.i18n.default_language
+        if row.account_id is not None:
+            account = await session.get(Account, row.account_id)
+            if account is None:
+                return None
+            lang = account.language or lang
+        documents = await renderer(session, dict(payload.get("args") or {}), lang)
+        if not documents:
+            return None
+        return Request(
+            method="documents",
+            chat_id=row.chat_id,
+            topic_id=row.topic_id,
+            message_id=None,
+            text=None,
+            markup=None,
+            documents=documents,
+        )
+
+    async def _send_documents(self, request: Request) -> int:
+        """One file as a document; several as one album, so a retry never sends half of them."""
+        documents = request.documents or []
+        if len(documents) == 1:
+            (only,) = documents
+            message = await self.bot.send_document(
+                chat_id=request.chat_id,
+                message_thread_id=request.topic_id,
+                document=BufferedInputFile(only.content, only.filename),
+                caption=only.caption,
+                request_timeout=DOCUMENT_TIMEOUT,
+            )
+            return message.message_id
+        album = [
+            InputMediaDocument(
+                media=BufferedInputFile(document.content, document.filename),
+                caption=document.caption,
+            )
+            for document in documents[:10]
+        ]
+        sent = await self.bot.send_media_group(
+            chat_id=request.chat_id,
+            message_thread_id=request.topic_id,
+            media=list(album),
+            request_timeout=DOCUMENT_TIMEOUT,
+        )
+        return sent[0].message_id
+
     async def _call(self, request: Request) -> int | None:
+        if request.method == "documents":
+            return await self._send_documents(request)
         if request.method == "edit":
             assert request.message_id is not None
             markup = request.markup

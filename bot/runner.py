@@ -38,6 +38,7 @@ GROUP_COMMANDS = (
     ("tomorrow", N_("Tomorrow's rides by vehicle")),
     ("ride", N_("A ride by its number")),
     ("find", N_("Find a rider by phone or name")),
+    ("report", N_("The district's report for a month, as files")),
 )
 SHUTDOWN_GRACE_SECONDS = 20.0
 

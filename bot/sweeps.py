@@ -1,4 +1,5 @@
-"""Periodic sweeps: reminders, escalation, expiry, ВКК letters, and clearing old data.
+"""Periodic sweeps: reminders, escalation, expiry, ВКК letters, the monthly report, and clearing
+old data.
 
 Every sweep re-derives its work from database rows, so nothing is lost while the bot is down and
 no job has to be pickled (APScheduler 3 runs them in-process, on intervals only). Each ride or
@@ -28,20 +29,25 @@ from bot.i18n import N_
 from bot.inbox import owner_gone
 from bot.services import standing_orders
 from bot.services import sweeps as rules
-from bot.services.booking_rules import BookingRules
-from bot.services.outbox import enqueue_message
+from bot.services.outbox import enqueue_document, enqueue_message
 from bot.services.people import notify_rider, rider_circle
+
+# `desk_of`: a district's escalation time and desk hours; it lives with the report's figures,
+# whose "decided within the escalation time" must count exactly as the escalation sweep does.
+from bot.services.report_figures import desk_of, month_code
 from bot.services.rides import Action, Actor, change
 from bot.settings import Settings
 from bot.storage.dialect import insert_ignore
 from models import (
     OPEN_STATUSES,
     UNDECIDED_STATUSES,
+    Account,
     ConversationState,
     Dispatcher,
     District,
     InboundUpdate,
     OutboxMessage,
+    ReportDelivery,
     Ride,
     RideEvent,
     Rider,
@@ -100,18 +106,9 @@ VKK_LETTERS = {
 FINISHED = tuple(s.value for s in RideStatus if s not in OPEN_STATUSES)
 
 # Sweeps that keep promises to people run every SWEEP_INTERVAL_SECONDS; housekeeping hourly.
-FREQUENT = ("reminders", "escalation", "expiry", "standing_orders")
+FREQUENT = ("reminders", "escalation", "expiry", "standing_orders", "monthly_report")
 HOURLY = ("vkk", "standing_order_vkk", "conversations", "retention")
 SWEEP_NAMES = (*FREQUENT, *HOURLY)
-
-
-def desk_of(district: District) -> tuple[int, rules.ServiceHours]:
-    """The district's escalation time and desk hours, with its overrides."""
-    booking = BookingRules().with_overrides(dict(district.rules or {}))
-    hours = rules.ServiceHours(
-        booking.service_start, booking.service_end, frozenset(booking.service_days)
-    )
-    return booking.escalation_minutes, hours
 
 
 class Sweeps:
@@ -141,6 +138,7 @@ class Sweeps:
             "reminders": self.reminders,
             "escalation": self.escalation,
             "expiry": self.expiry,
+            "monthly_report": self.monthly_report,
             "vkk": self.vkk,
             "standing_orders": self.standing_orders,
             "standing_order_vkk": self.standing_order_vkk,
@@ -433,6 +431,52 @@ class Sweeps:
             async with transaction(self.sessions) as session:
                 outcome = await change(session, ride_id, Action.EXPIRE, Actor.system(), now=now)
                 done += int(outcome.ok)
+        return done
+
+    # -- the monthly report -----------------------------------------------------------------
+
+    async def monthly_report(self, now: datetime) -> int:
+        """The previous month's regional report to every administrator, in a private chat, once.
+
+        Each administrator's report is claimed by inserting its `ReportDelivery` row in the same
+        transaction as the outbox row: after a restart, or in a second process, the insert finds
+        the row and nothing is queued again.
+        """
+        first = rules.monthly_report_due(now, self.tz)
+        if first is None or not self.settings.admin_ids:
+            return 0
+        month = month_code(first)
+        async with self.reads() as session:
+            done_for = set(
+                await session.scalars(
+                    select(ReportDelivery.chat_id).where(
+                        ReportDelivery.month == month, ReportDelivery.district_id == ""
+                    )
+                )
+            )
+        done = 0
+        for admin_id in sorted(self.settings.admin_ids - done_for):
+            async with transaction(self.sessions) as session:
+                claimed = await insert_ignore(
+                    session,
+                    ReportDelivery.__table__,  # type: ignore[arg-type]
+                    [{"month": month, "chat_id": admin_id, "district_id": "", "queued_at": now}],
+                    key=["month", "chat_id", "district_id"],
+                )
+                if not claimed:
+                    continue
+                account = await session.scalar(
+                    select(Account).where(Account.telegram_id == admin_id)
+                )
+                enqueue_document(
+                    session,
+                    chat_id=admin_id,
+                    renderer="monthly_report",
+                    args={"month": month, "district_id": None, "tz": self.settings.timezone},
+                    lang=(account.language if account else None) or self.settings.default_language,
+                    account_id=account.id if account else None,
+                )
+                done += 1
         return done
 
     # -- ВКК --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ def get_routers(settings: Settings) -> list[Router]:
         onboarding,
         profile,
         registration,
+        reports,
         representatives,
         rider_updates,
         setup,
@@ -44,6 +45,8 @@ def get_routers(settings: Settings) -> list[Router]:
         setup.router,
         rider_updates.router,
         admin.router,
+        # Before the desk's router: /report as a reply while a reason is awaited is a command.
+        reports.router,
         dispatch.router,
         fallback.router,
     ]

@@ -17,6 +17,7 @@ from bot.context import Context
 from bot.i18n import N_, Translator
 from bot.services.sweeps import age_parts
 from bot.status import status_report
+from handlers import reports
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -28,6 +29,9 @@ SWEEP_LABELS = {
     "vkk": N_("Letters about ВКК expiry"),
     "conversations": N_("Clearing abandoned conversations"),
     "retention": N_("Deleting data past its keeping period"),
+    "standing_orders": N_("Booking the rides of standing orders"),
+    "standing_order_vkk": N_("Letters that a standing order stops with the VKK conclusion"),
+    "monthly_report": reports.SWEEP_LABEL,
 }
 
 

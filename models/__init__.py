@@ -4,6 +4,7 @@ from models.base import Base, UTCDateTime, utcnow
 from models.districts import Dispatcher, District, Vehicle
 from models.infra import AuditLog, ConversationState, InboundUpdate, OutboxMessage, SweepRun
 from models.people import Account, Consent, Invite, Representation, Rider
+from models.reports import ReportDelivery
 from models.rides import (
     OPEN_STATUSES,
     UNDECIDED_STATUSES,
@@ -28,6 +29,7 @@ __all__ = [
     "Invite",
     "OrderStatus",
     "OutboxMessage",
+    "ReportDelivery",
     "Representation",
     "Ride",
     "RideEvent",

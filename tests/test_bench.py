@@ -73,3 +73,15 @@ def test_the_installed_command_runs_the_outbox_mode_from_any_directory(tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["sent"] == report["messages"] > 0
+
+
+def test_report_mode_reports_seconds_and_memory_for_two_month_sizes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(bench_args("report")) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["rides"] == 300
+    assert set(report["runs"]) == {"300", "30"}
+    for run in report["runs"].values():
+        assert run["seconds"] > 0 and run["rss_mb"] >= run["rss_before_mb"] > 0
+        assert run["xlsx_kb"] > 0

@@ -91,3 +91,29 @@ async def enqueue_card(
             merge_key=merge_key,
         )
     )
+
+
+def enqueue_document(
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    renderer: str,
+    args: dict[str, Any],
+    lang: str | None = None,
+    account_id: int | None = None,
+    topic_id: int | None = None,
+) -> OutboxMessage:
+    """Queue files for one chat, built at send time by the named document renderer.
+
+    `args` must be JSON (it is stored in the row); `lang` is the language the files are to be
+    written in, passed to the renderer.
+    """
+    row = OutboxMessage(
+        chat_id=chat_id,
+        topic_id=topic_id,
+        account_id=account_id,
+        kind="document",
+        payload={"renderer": renderer, "args": args, "lang": lang},
+    )
+    session.add(row)
+    return row

@@ -26,6 +26,10 @@ INBOUND_FAILED_KEEP = timedelta(days=30)
 # Sent messages are kept a few days for the operator's view; undeliverable ones a month.
 OUTBOX_SENT_KEEP = timedelta(days=3)
 OUTBOX_DEAD_KEEP = timedelta(days=30)
+# The previous month's report goes to the administrators on the 1st at this local time...
+MONTHLY_REPORT_AT = time(9, 0)
+# ...or, if the bot was down then, as soon as it is back within this long.
+MONTHLY_REPORT_WINDOW = timedelta(days=7)
 
 
 def local_instant(day: date, at: time, tz: tzinfo) -> datetime:
@@ -203,6 +207,20 @@ def retention_cutoffs(now: datetime, retention_days: int) -> RetentionCutoffs:
         outbox_sent=now - OUTBOX_SENT_KEEP,
         outbox_dead=now - OUTBOX_DEAD_KEEP,
     )
+
+
+def monthly_report_due(now: datetime, tz: tzinfo) -> date | None:
+    """The month (its first day) whose report is due now, or None.
+
+    Due from 09:00 local time on the 1st of the next month, for a week: a bot that was down on
+    the 1st still sends it, and an administrator added mid-month waits for the next report
+    rather than getting an old one.
+    """
+    first = local_day(now, tz).replace(day=1)
+    start = local_instant(first, MONTHLY_REPORT_AT, tz)
+    if not start <= now < start + MONTHLY_REPORT_WINDOW:
+        return None
+    return (first - timedelta(days=1)).replace(day=1)
 
 
 def age_parts(age: timedelta) -> tuple[int, int]:

@@ -1389,8 +1389,15 @@ class BotApiStandIn:
             ):
                 raise bad_request("can't parse InputMedia JSON object")
             caption = self._caption(item)
+            kind = str(item["type"])
+            source = item.get("media")
+            if isinstance(source, str) and source.startswith("attach://"):
+                # The file is a part of the multipart body, named after "attach://".
+                source = params.get(source.removeprefix("attach://"))
+                if not isinstance(source, UploadedFile):
+                    raise bad_request("wrong file identifier/HTTP URL specified")
             extra = {
-                str(item["type"]): self._media_payload(str(item["type"]), item),
+                kind: self._media_payload(kind, {**item, kind: source}),
                 "media_group_id": group_id,
             }
             message = self._store_bot_message(

@@ -1,0 +1,1 @@
+"""Report files (workbook, CSV, charts) built from `bot.services.report_figures`."""
