@@ -110,6 +110,7 @@ async def apply(
         desk.actor,
         reason=reason,
         values=values,
+        now=ctx.now,
         district_id=desk.district.id,
     )
     t = desk.t

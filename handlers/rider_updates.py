@@ -64,7 +64,7 @@ async def proposal_answered(
         return
     action = Action.ACCEPT if callback_data.accept else Action.DECLINE
     actor = Actor(kind, account.telegram_id, account.display_name or None)
-    outcome = await rides.change(ctx.session, ride.id, action, actor)
+    outcome = await rides.change(ctx.session, ride.id, action, actor, now=ctx.now)
     drop_buttons(ctx, query)
     if not outcome.ok:
         current = outcome.ride or ride
