@@ -21,7 +21,6 @@ import socket
 import time
 from collections import defaultdict
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,7 +33,7 @@ from bot.i18n import I18n
 from bot.services.outbox import enqueue_card
 from bot.services.rides import Action, Actor, change, record_creation
 from models import Dispatcher, District, OutboxMessage, Ride, Vehicle, utcnow
-from tests.test_delivery import add_rider, fresh_sqlite, unfinished
+from tests.factories import add_rider, sessions_on, unfinished
 
 RIDES = 200
 DISTRICTS = 10
@@ -187,11 +186,11 @@ def most_in_window(times: list[float], window: float) -> int:
 
 @pytest.mark.slow
 async def test_a_burst_of_200_rides_is_delivered_once_within_limits(
-    stand_in: Any, tmp_path: Path
+    stand_in: Any, migrated_sqlite_url: str
 ) -> None:
     stand_in.fail_rate(FAULT_SHARE, methods=["sendMessage", "editMessageText"], seed=11)
     i18n = I18n()
-    async with fresh_sqlite(tmp_path) as sessions:
+    async with sessions_on(migrated_sqlite_url) as sessions:
         ride_ids = await seed(sessions, stand_in)
         bot = stand_in.make_bot()
         limits = Limits(group_window=GROUP_WINDOW, group_spacing=3.0 / COMPRESSION)

@@ -14,7 +14,6 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,7 @@ from bot.i18n import I18n
 from bot.inbox import MAX_ATTEMPTS, SORRY, UpdateWorker, owner_gone, store_updates
 from bot.middlewares import DatabaseMiddleware, ForgiveStaleCallbackAnswers, PersonMiddleware
 from models import Account, AuditLog, InboundUpdate, OutboxMessage, utcnow
-from tests.test_delivery import fresh_sqlite
+from tests.factories import sessions_on
 
 HERE = socket.gethostname()
 
@@ -117,10 +116,10 @@ class Inbox:
 
 
 @pytest.fixture
-async def inbox(tmp_path: Path) -> AsyncIterator[Inbox]:
+async def inbox(migrated_sqlite_url: str) -> AsyncIterator[Inbox]:
     bot = Bot("123456:TEST-token")
     try:
-        async with fresh_sqlite(tmp_path) as sessions:
+        async with sessions_on(migrated_sqlite_url) as sessions:
             yield Inbox(sessions, Behaviour(), bot)
     finally:
         await bot.session.close()
@@ -136,12 +135,10 @@ async def any_inbox(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator
 
 
 @pytest.fixture
-async def pg_inbox(postgres_url: str) -> AsyncIterator[Inbox]:
+async def pg_inbox(migrated_postgres_url: str) -> AsyncIterator[Inbox]:
     from bot.db import create_engine, create_sessionmaker
-    from bot.migrate import upgrade_async
 
-    await upgrade_async(postgres_url)
-    engine = create_engine(postgres_url)
+    engine = create_engine(migrated_postgres_url)
     bot = Bot("123456:TEST-token")
     try:
         yield Inbox(create_sessionmaker(engine), Behaviour(), bot)

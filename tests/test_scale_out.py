@@ -61,7 +61,7 @@ from models import (
     Vehicle,
 )
 from tests.e2e.harness import DISPATCHERS, GROUPS, TEST_DISTRICTS, backlog
-from tests.e2e.test_booking import HOME, HOSPITAL, Q, calendar_days, seed_rider
+from tests.factories import HOME, HOSPITAL, Q, calendar_days, seed_rider
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 

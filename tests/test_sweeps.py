@@ -12,7 +12,6 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -48,7 +47,12 @@ from models import (
     Vehicle,
 )
 from tests.e2e.harness import ADMIN_ID
-from tests.test_delivery import add_ride, add_rider, link_representative, seed_districts
+from tests.factories import (
+    add_ride,
+    add_rider,
+    link_representative,
+    seed_districts,
+)
 
 TZ = ZoneInfo("Asia/Almaty")
 HERE = socket.gethostname()
@@ -438,13 +442,13 @@ async def test_status_shows_backlog_unanswered_requests_unreachable_riders_and_s
 
 
 def test_invataxi_status_prints_json(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    migrated_sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from bot.cli import main
-    from bot.migrate import upgrade
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'status.sqlite3'}"
-    upgrade(url)
+    url = migrated_sqlite_url
     monkeypatch.setenv("BOT_TOKEN", "1:a")
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(["status", "--json"]) == 0

@@ -22,13 +22,7 @@ from bot.ride_labels import status_label
 from bot.services import dispatch
 from bot.services.rides import Action, Actor, change
 from models import Dispatcher, District, Ride, RideEvent, Rider, RideStatus, Vehicle
-from tests.unit.test_dispatch_service import (
-    SEDAN,
-    VAN,
-    make_account,
-    make_ride,
-    make_rider,
-)
+from tests.factories import SEDAN, VAN, make_account, make_ride, make_rider
 
 S = RideStatus
 GROUP = -1001000000001

@@ -8,7 +8,6 @@ gets the rider's messages; a group member who is not a dispatcher can't decide a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,10 +21,9 @@ from bot.keyboards.common import BACK, CANCEL
 from bot.services import registration as reg
 from handlers.verification import BAD_REASON
 from models import Account, Consent, Invite, Representation, Rider, Verification
-from tests.unit.test_registration_service import account, register, rider_input
+from tests.factories import IIN_KK, Person, account, one, person, register, rider_input
 
 IIN_RU = "900101300017"  # a man born 01.01.1990
-IIN_KK = "580305400122"  # a woman born 05.03.1958
 IIN_CHILD = "150602603452"  # born 02.06.2015
 
 DISTRICTS = {
@@ -42,24 +40,6 @@ def valid_iin(first11: str) -> str:
         if check != 10:
             return first11 + str(check)
     raise AssertionError("never issued")
-
-
-@dataclass
-class Person:
-    """A simulated person and their translator: what they read and tap, in their language."""
-
-    user: Any
-    t: Translator
-
-    def tap(self, msgid: str, **params: object) -> None:
-        self.user.tap(self.t(msgid, **params))
-
-    async def sees(self, msgid: str, **params: object) -> Any:
-        return await self.user.wait_for(self.t(msgid, **params))
-
-
-def person(bot: Any, user_id: int, lang: str, name: str) -> Person:
-    return Person(bot.person(user_id, name=name, lang=lang), bot.app.i18n.translator(lang))
 
 
 async def first_contact(bot: Any, p: Person, lang: str) -> None:
@@ -165,11 +145,6 @@ def card_of(bot: Any, chat_id: int, verification_id: int, t: Translator) -> Any:
     found = [m for m in bot.stand_in.messages(chat_id) if m.text.startswith(title)]
     assert len(found) == 1, f"one card per profile check, found {len(found)}"
     return found[0]
-
-
-async def one(bot: Any, model: Any, *where: Any) -> Any:
-    async with bot.sessions() as session:
-        return (await session.scalars(select(model).where(*where))).one()
 
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
