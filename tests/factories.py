@@ -593,3 +593,22 @@ def person(bot: Any, user_id: int, lang: str, name: str) -> Person:
 async def one(bot: Any, model: Any, *where: Any) -> Any:
     async with bot.sessions() as session:
         return (await session.scalars(select(model).where(*where))).one()
+
+
+# -- Telegram's pacing, shrunk --------------------------------------------------------------------
+
+#: The outbox sender's limits (settings OUTBOX_*), shrunk for the tests whose subject is not the
+#: pacing: an end-to-end step then waits milliseconds instead of Telegram's real second per
+#: private chat and three seconds per group message. The pacing keeps its real values in the
+#: tests about it (tests/test_delivery.py, tests/test_burst.py), which build the sender's
+#: `Limits` themselves.
+QUICK_PACING: dict[str, float | int] = {
+    "outbox_private_interval": 0.05,
+    "outbox_group_spacing": 0.1,
+    "outbox_group_per_minute": 1000,
+}
+
+
+def quick_pacing_env() -> dict[str, str]:
+    """The same as environment variables, for a bot started as its own process."""
+    return {name.upper(): str(value) for name, value in QUICK_PACING.items()}
