@@ -265,3 +265,9 @@ async def pg_bot(stand_in, migrated_postgres_url: str, tmp_path: Path):
 
     async with running_bot(stand_in, migrated_postgres_url, tmp_path) as harness:
         yield harness
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The bot-process tests take minutes each: started first, they run beside everything else
+    on the parallel workers instead of keeping one worker busy after the rest have finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -34,7 +34,7 @@ from tests.factories import (
 ALMATY = ZoneInfo("Asia/Almaty")
 
 
-# -- factories ----------------------------------------------------------------------------------
+# -- the districts file synced, for every database test here ------------------------------------
 
 
 @pytest.fixture
