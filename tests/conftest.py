@@ -4,17 +4,32 @@ stand-in, and a running bot wired to it."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DISTRICTS = ROOT / "tests" / "data" / "districts.toml"
 PG_ADMIN_DSN = os.environ.get("TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+T = TypeVar("T")
+
+
+def worker_index() -> int:
+    """0 for a plain run, N for pytest-xdist's worker gwN: what workers must not share."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+# Redis has databases 0..15: each xdist worker flushes its own, counting down from 15.
+REDIS_TEST_URL = os.environ.get(
+    "TEST_REDIS_URL", f"redis://127.0.0.1:6379/{max(15 - worker_index(), 1)}"
+)
 
 
 def in_ci() -> bool:
@@ -66,18 +81,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     yield
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
-
-
-async def create_pg_database() -> str:
+async def create_pg_database(template: str | None = None) -> str:
+    """A database of its own for one test, empty or copied from a migrated template."""
     import asyncpg
 
     name = f"invataxi_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     conn = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await conn.close()
     return name
@@ -93,26 +105,91 @@ async def drop_pg_database(name: str) -> None:
         await conn.close()
 
 
+def apart(work: Callable[[], T]) -> T:
+    """Run blocking set-up in a thread of its own: a session fixture may first be asked for
+    from inside a test's running event loop, where Alembic and asyncio.run cannot start theirs."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The migrations applied once per session (per xdist worker); tests copy the file."""
+    from bot.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("schema") / "template.sqlite3"
+    apart(lambda: upgrade(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database per session (per xdist worker), copied per test with
+    CREATE DATABASE ... TEMPLATE; nothing ever connects to it after the migration."""
+    import asyncio
+
+    from bot.migrate import upgrade
+
+    require_postgres()
+    name = apart(lambda: asyncio.run(create_pg_database()))
+    try:
+        apart(lambda: upgrade(f"{PG_SERVER}/{name}"))
+        yield name
+    finally:
+        apart(lambda: asyncio.run(drop_pg_database(name)))
+
+
+def copy_sqlite_template(template: Path, path: Path) -> str:
+    shutil.copyfile(template, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """An empty SQLite file: for what migrates by itself (the app, the migration test)."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A SQLite file with the schema already in place (a copy of the session's template)."""
+    return copy_sqlite_template(sqlite_template, tmp_path / "bot.sqlite3")
+
+
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
+    """An empty PostgreSQL database of the test's own."""
     require_postgres()
     name = await create_pg_database()
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        yield f"{PG_SERVER}/{name}"
     finally:
         await drop_pg_database(name)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture
+async def migrated_postgres_url(pg_template: str) -> AsyncIterator[str]:
+    """A PostgreSQL database of the test's own with the schema, copied from the template."""
+    name = await create_pg_database(template=pg_template)
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        await drop_pg_database(name)
+
+
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """Every database test runs on the SQLite default and on PostgreSQL."""
+    """An empty database of either kind: the migration test migrates it from scratch."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
         return
     require_postgres()
     name = await create_pg_database()
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        yield f"{PG_SERVER}/{name}"
     finally:
         await drop_pg_database(name)
 
@@ -131,13 +208,21 @@ async def redis_url() -> AsyncIterator[str]:
         await client.aclose()
 
 
-@pytest.fixture
-async def migrated_db(db_url: str) -> AsyncIterator[str]:
-    """A database of either kind with the real migrations applied."""
-    from bot.migrate import upgrade_async
-
-    await upgrade_async(db_url)
-    yield db_url
+@pytest.fixture(params=DATABASES)
+async def migrated_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of either kind with the real migrations applied: every database test runs
+    on the SQLite default and on PostgreSQL. A copy of the session's template, not a fresh
+    migration, so a test pays for a file copy or a CREATE DATABASE, not for Alembic."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        yield copy_sqlite_template(template, tmp_path / "bot.sqlite3")
+        return
+    pg = request.getfixturevalue("pg_template")
+    name = await create_pg_database(template=pg)
+    try:
+        yield f"{PG_SERVER}/{name}"
+    finally:
+        await drop_pg_database(name)
 
 
 @pytest.fixture
@@ -164,18 +249,25 @@ async def stand_in():
 
 
 @pytest.fixture
-async def bot(stand_in, sqlite_url: str, tmp_path: Path):
-    """The real app, polling the stand-in, on SQLite; see tests/e2e/harness.py."""
+async def bot(stand_in, migrated_sqlite_url: str, tmp_path: Path):
+    """The real app, polling the stand-in, on SQLite; see tests/e2e/harness.py. The schema is
+    copied in, so the app's own upgrade at start finds nothing to do."""
     from tests.e2e.harness import running_bot
 
-    async with running_bot(stand_in, sqlite_url, tmp_path) as harness:
+    async with running_bot(stand_in, migrated_sqlite_url, tmp_path) as harness:
         yield harness
 
 
 @pytest.fixture
-async def pg_bot(stand_in, postgres_url: str, tmp_path: Path):
+async def pg_bot(stand_in, migrated_postgres_url: str, tmp_path: Path):
     """The same on PostgreSQL, for the end-to-end paths that must hold on both databases."""
     from tests.e2e.harness import running_bot
 
-    async with running_bot(stand_in, postgres_url, tmp_path) as harness:
+    async with running_bot(stand_in, migrated_postgres_url, tmp_path) as harness:
         yield harness
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The bot-process tests take minutes each: started first, they run beside everything else
+    on the parallel workers instead of keeping one worker busy after the rest have finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

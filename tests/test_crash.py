@@ -39,6 +39,7 @@ from bot.services.ride_labels import PURPOSE_LABELS
 from handlers.booking import PARTY_ALONE
 from models import Account, InboundUpdate, Ride, RideEvent, Rider
 from tests.e2e.harness import backlog
+from tests.factories import quick_pacing_env
 
 pytestmark = pytest.mark.slow
 
@@ -133,6 +134,7 @@ class BotProcess:
             SWEEP_INTERVAL_SECONDS="3600",
             LOG_LEVEL="WARNING",
             PYTHONPATH=str(ROOT),
+            **quick_pacing_env(),
         )
         for name in ("REDIS_URL", "WEBHOOK_URL", "ADMIN_IDS"):
             env.pop(name, None)

@@ -8,13 +8,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.db import create_engine, create_sessionmaker, transaction
-from bot.migrate import upgrade_async
 from models import AuditLog
 
 
-async def test_many_concurrent_writers_all_commit(sqlite_url: str) -> None:
-    await upgrade_async(sqlite_url)
-    engine = create_engine(sqlite_url)
+async def test_many_concurrent_writers_all_commit(migrated_sqlite_url: str) -> None:
+    engine = create_engine(migrated_sqlite_url)
     sessions = create_sessionmaker(engine)
 
     async def write(n: int) -> None:
@@ -33,9 +31,10 @@ async def test_many_concurrent_writers_all_commit(sqlite_url: str) -> None:
         await engine.dispose()
 
 
-async def test_a_writer_that_fails_or_is_cancelled_gives_up_its_turn(sqlite_url: str) -> None:
-    await upgrade_async(sqlite_url)
-    engine = create_engine(sqlite_url)
+async def test_a_writer_that_fails_or_is_cancelled_gives_up_its_turn(
+    migrated_sqlite_url: str,
+) -> None:
+    engine = create_engine(migrated_sqlite_url)
     sessions = create_sessionmaker(engine)
     holding = asyncio.Event()
 

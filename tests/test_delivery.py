@@ -7,22 +7,17 @@ person or the dispatcher chat shows, and the request log Telegram would have see
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
-import itertools
 import os
-import shutil
 import socket
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards.registry import CARD_RENDERERS, CardRenderer, CardView, register_card
@@ -32,145 +27,28 @@ from bot.inbox import SORRY
 from bot.services.outbox import enqueue_card, enqueue_message
 from models import (
     Account,
-    Dispatcher,
     District,
     OutboxMessage,
-    Representation,
     Ride,
     Rider,
-    Vehicle,
     utcnow,
 )
-
-GROUP = -1001000000001
-GROUP_KK = -1001000000002
-DISPATCHERS = [(9001, "Айгүл"), (9002, "Марат"), (9003, "Светлана")]
-_iins = itertools.count(1)
-
-
-# -- shared helpers (also used by the sweep, burst and crash tests) -----------------------------
-
-
-async def seed_districts(sessions: async_sessionmaker[AsyncSession]) -> None:
-    """The two test districts as the districts file would sync them."""
-    async with sessions() as session, session.begin():
-        session.add_all(
-            [
-                District(
-                    id="taldykorgan",
-                    name_kk="Талдықорған қаласы",
-                    name_ru="город Талдыкорган",
-                    chat_id=GROUP,
-                    language="ru",
-                    rules={},
-                ),
-                District(
-                    id="tekeli",
-                    name_kk="Текелі қаласы",
-                    name_ru="город Текели",
-                    chat_id=GROUP_KK,
-                    language="kk",
-                    rules={},
-                ),
-            ]
-        )
-        await session.flush()
-        session.add_all(
-            [Dispatcher(district_id="taldykorgan", telegram_id=i, name=n) for i, n in DISPATCHERS]
-            + [Dispatcher(district_id="tekeli", telegram_id=9101, name="Нұрлан")]
-        )
-        session.add(
-            Vehicle(
-                district_id="taldykorgan",
-                plate="123ABC05",
-                make="Ford Transit",
-                colour_kk="ақ",
-                colour_ru="белый",
-                ramp=True,
-                seats=6,
-                wheelchair_places=1,
-                driver_name="Ерлан Сейітов",
-                driver_phone="+77015551122",
-            )
-        )
-
-
-async def add_rider(
-    session: AsyncSession,
-    telegram_id: int | None,
-    *,
-    lang: str = "ru",
-    name: str = "Гульнара Сейтова",
-    phone: str = "+77011234567",
-    district: str = "taldykorgan",
-    verified: bool = True,
-) -> Rider:
-    """A verified rider, with a Telegram account unless `telegram_id` is None."""
-    account = None
-    if telegram_id is not None:
-        account = Account(telegram_id=telegram_id, language=lang, display_name=name)
-        session.add(account)
-        await session.flush()
-    n = next(_iins)
-    rider = Rider(
-        account_id=account.id if account else None,
-        district_id=district,
-        full_name=name,
-        phone=phone,
-        iin_encrypted="x",
-        iin_hash=f"{os.getpid()}-{n}",
-        iin_last4=f"{n % 10000:04d}",
-        home_address="Абай көшесі 10",
-        category="group1",
-        vkk_number="ВКК-1",
-        verification="verified" if verified else "pending",
-    )
-    session.add(rider)
-    await session.flush()
-    return rider
-
-
-async def link_representative(
-    session: AsyncSession, rider: Rider, telegram_id: int, *, lang: str = "kk", name: str = "Асан"
-) -> Account:
-    account = Account(telegram_id=telegram_id, language=lang, display_name=name)
-    session.add(account)
-    await session.flush()
-    session.add(
-        Representation(rider_id=rider.id, account_id=account.id, relationship_kind="parent")
-    )
-    await session.flush()
-    return account
-
-
-async def add_ride(session: AsyncSession, rider: Rider, **values: Any) -> Ride:
-    ride = Ride(
-        rider_id=rider.id,
-        district_id=rider.district_id,
-        pickup_address="Абай көшесі 10",
-        destination="Облыстық аурухана",
-        purpose="clinic",
-        pickup_at=values.pop("pickup_at", utcnow() + timedelta(days=1)),
-        **values,
-    )
-    session.add(ride)
-    await session.flush()
-    return ride
+from tests.factories import (
+    DISPATCHERS,
+    GROUP,
+    GROUP_KK,
+    add_ride,
+    add_rider,
+    link_representative,
+    seed_districts,
+    sessions_on,
+    unfinished,
+)
 
 
 async def outbox_rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
     async with sessions() as session:
         return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-
-
-async def unfinished(sessions: async_sessionmaker[AsyncSession]) -> int:
-    async with sessions() as session:
-        count = await session.scalar(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.status.in_(("pending", "sending")))
-        )
-        return int(count or 0)
 
 
 @contextlib.asynccontextmanager
@@ -228,33 +106,12 @@ async def make_world(
         await bot.session.close()
 
 
-_template: list[Path] = []
-
-
-@contextlib.asynccontextmanager
-async def fresh_sqlite(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A new SQLite database with the real schema: migrated once per run, copied per test."""
-    from bot.db import create_engine, create_sessionmaker
-    from bot.migrate import upgrade_async
-
-    if not _template:
-        folder = Path(tempfile.mkdtemp(prefix="invataxi-schema-"))
-        atexit.register(shutil.rmtree, folder, True)
-        await upgrade_async(f"sqlite+aiosqlite:///{folder / 'template.sqlite3'}")
-        _template.append(folder / "template.sqlite3")
-    path = tmp_path / "bot.sqlite3"
-    shutil.copyfile(_template[0], path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
-    try:
-        yield create_sessionmaker(engine)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
-async def sqlite_sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def sqlite_sessions(
+    migrated_sqlite_url: str,
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     """Most sender behaviour does not depend on the database: SQLite keeps these quick."""
-    async with fresh_sqlite(tmp_path) as made:
+    async with sessions_on(migrated_sqlite_url) as made:
         yield made
 
 
@@ -526,6 +383,27 @@ def test_429s_in_several_chats_at_once_pause_everything() -> None:
     assert pace.throttled(5012, 2, now=100.5)
     assert pace.wait_time(5013, 100.5) == 2.0
     assert pace.wait_time(5013, 102.5) == 0.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Pace forgets a call one second after its slot began even while it is still in "
+    "flight (issue 16: the burst test saw 31 calls in a second); remove this mark with the fix",
+)
+def test_a_call_still_in_flight_counts_until_it_is_answered() -> None:
+    """A call whose request has not reached Telegram yet (its slot began, then a slow database
+    read or a busy event loop held it) may arrive at any moment: it must keep its place in the
+    overall window until it is answered, and then count from the answer."""
+    pace = Pace(Limits(global_per_second=2))
+    pace.record(5020, 0.0)
+    pace.record(5021, 0.0)
+    # 1.5 s on, neither call has been answered: a third may not start yet.
+    assert pace.global_wait(1.5) > 0
+    pace.completed(5020, 0.0, 1.6)
+    pace.completed(5021, 0.0, 1.6)
+    # Answered at 1.6 s: Telegram may have received them just before; the window runs from there.
+    assert pace.global_wait(2.0) == pytest.approx(0.6)
+    assert pace.global_wait(2.6) == 0.0
 
 
 # -- claims -------------------------------------------------------------------------------------

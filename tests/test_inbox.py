@@ -14,7 +14,6 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +30,7 @@ from bot.inbox import MAX_ATTEMPTS, SORRY, UpdateWorker, owner_gone, store_updat
 from bot.middlewares import DatabaseMiddleware, ForgiveStaleCallbackAnswers, PersonMiddleware
 from bot.settings import load_settings
 from models import Account, AuditLog, InboundUpdate, OutboxMessage, utcnow
-from tests.test_delivery import fresh_sqlite
+from tests.factories import sessions_on
 
 HERE = socket.gethostname()
 
@@ -120,10 +119,10 @@ class Inbox:
 
 
 @pytest.fixture
-async def inbox(tmp_path: Path) -> AsyncIterator[Inbox]:
+async def inbox(migrated_sqlite_url: str) -> AsyncIterator[Inbox]:
     bot = Bot("123456:TEST-token")
     try:
-        async with fresh_sqlite(tmp_path) as sessions:
+        async with sessions_on(migrated_sqlite_url) as sessions:
             yield Inbox(sessions, Behaviour(), bot)
     finally:
         await bot.session.close()
@@ -139,12 +138,10 @@ async def any_inbox(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator
 
 
 @pytest.fixture
-async def pg_inbox(postgres_url: str) -> AsyncIterator[Inbox]:
+async def pg_inbox(migrated_postgres_url: str) -> AsyncIterator[Inbox]:
     from bot.db import create_engine, create_sessionmaker
-    from bot.migrate import upgrade_async
 
-    await upgrade_async(postgres_url)
-    engine = create_engine(postgres_url)
+    engine = create_engine(migrated_postgres_url)
     bot = Bot("123456:TEST-token")
     try:
         yield Inbox(create_sessionmaker(engine), Behaviour(), bot)
@@ -196,7 +193,8 @@ async def test_a_redelivered_update_is_applied_once(inbox: Inbox) -> None:
     async with running(inbox.worker()):
         await settled(inbox, all_finished)
         assert await store_updates(inbox.sessions, [message_update(2)]) == 0
-        await asyncio.sleep(0.2)
+        # Not stored again: the worker has nothing new to claim.
+        assert await inbox.statuses() == {2: "done"}
     # And fed straight to the dispatcher after it was done, it changes nothing.
     worker = inbox.worker()
     await worker.dp.feed_raw_update(inbox.bot, message_update(2), from_inbox=True)
@@ -314,10 +312,11 @@ async def test_stopping_finishes_the_update_in_flight(inbox: Inbox) -> None:
     await asyncio.wait_for(inbox.behaviour.entered.wait(), 5)
     stop.set()
     draining = asyncio.create_task(worker.drain(5))
-    await asyncio.sleep(0.1)
+    # The loop has stopped claiming while the handler is still held: drain waits for it.
+    await asyncio.wait_for(asyncio.shield(task), 5)
+    assert worker.in_flight and not draining.done()
     inbox.behaviour.gate.set()
     await draining
-    await task
     assert await inbox.effects() == ["30"]
     statuses = await inbox.statuses()
     assert statuses == {30: "done", 31: "pending", 32: "pending"}
@@ -359,7 +358,8 @@ def test_owner_gone() -> None:
 async def test_a_press_answered_after_telegram_forgot_it_still_counts(stand_in: Any) -> None:
     """Handled again after a restart, a press is too old to answer; its action must still
     commit, so the refused answer is not an error."""
-    stand_in.callback_timeout = 0.05
+    # Telegram forgets a press after `callback_timeout`; at 0 it is too old once answered.
+    stand_in.callback_timeout = 0.0
     user = stand_in.private_chat(7050, "Асель")
     plain, forgiving = stand_in.make_bot(), stand_in.make_bot()
     forgiving.session.middleware(ForgiveStaleCallbackAnswers())
@@ -372,7 +372,6 @@ async def test_a_press_answered_after_telegram_forgot_it_still_counts(stand_in: 
             ),
         )
         press = user.press("Взять", message=stand_in.message(7050, sent.message_id))
-        await asyncio.sleep(0.1)
         with pytest.raises(TelegramBadRequest, match="query is too old"):
             await plain.answer_callback_query(press.id)
         assert await forgiving.answer_callback_query(press.id) is True

@@ -14,8 +14,7 @@ from bot.db import create_engine, create_sessionmaker
 from bot.services.sweeps import monthly_report_due
 from bot.settings import load_settings
 from models import Account, OutboxMessage
-from tests.test_delivery import seed_districts
-from tests.test_sweeps import TZ, Clock, Env
+from tests.factories import TZ, Clock, Env, seed_districts
 
 ADMINS = (9998, 9999)
 

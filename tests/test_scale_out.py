@@ -62,7 +62,7 @@ from models import (
     Vehicle,
 )
 from tests.e2e.harness import DISPATCHERS, GROUPS, TEST_DISTRICTS, backlog
-from tests.e2e.test_booking import HOME, HOSPITAL, Q, calendar_days, seed_rider
+from tests.factories import HOME, HOSPITAL, Q, calendar_days, quick_pacing_env, seed_rider
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -177,6 +177,7 @@ def bot_env(stand_in: Any, database_url: str, redis_url: str) -> dict[str, str]:
         SWEEP_INTERVAL_SECONDS="5",
         LOG_LEVEL="WARNING",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        **quick_pacing_env(),
     )
     return env
 

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import create_engine, create_sessionmaker
 from bot.i18n import I18n
 from bot.services import notifications
-from bot.settings import Settings, load_settings
+from bot.settings import load_settings
 from bot.status import collect_status
 from bot.sweeps import (
     BEFORE_REMINDER,
@@ -48,56 +43,18 @@ from models import (
     Vehicle,
 )
 from tests.e2e.harness import ADMIN_ID
-from tests.test_delivery import add_ride, add_rider, link_representative, seed_districts
-
-TZ = ZoneInfo("Asia/Almaty")
-HERE = socket.gethostname()
-
-
-def local(day: date, hour: int, minute: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=TZ).astimezone(UTC)
-
-
-TODAY = date(2026, 3, 10)  # a Tuesday
-TOMORROW = TODAY + timedelta(days=1)
-
-
-@dataclass
-class Clock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
-class Env:
-    url: str
-    sessions: async_sessionmaker[AsyncSession]
-    settings: Settings
-    clock: Clock
-    engines: list[Any]
-
-    def sweeps(self, name: str = "one") -> Sweeps:
-        """A sweep runner as another process would have: its own engine and owner."""
-        engine = create_engine(self.url)
-        self.engines.append(engine)
-        return Sweeps(
-            create_sessionmaker(engine), self.settings, f"{name}@{HERE}:1", clock=self.clock
-        )
-
-    async def twice_and_at_once(self, name: str) -> None:
-        """Run a sweep twice in a row, then by two processes at the same time."""
-        first = self.sweeps("one")
-        await first.run(name)
-        await first.run(name)
-        await asyncio.gather(self.sweeps("two").run(name), self.sweeps("three").run(name))
-
-    async def messages(self, msgid: str | None = None) -> list[OutboxMessage]:
-        async with self.sessions() as session:
-            query = select(OutboxMessage).order_by(OutboxMessage.id)
-            rows = list(await session.scalars(query))
-        return [r for r in rows if msgid is None or r.payload.get("msgid") == msgid]
+from tests.factories import (
+    HERE,
+    TODAY,
+    TOMORROW,
+    Clock,
+    Env,
+    add_ride,
+    add_rider,
+    link_representative,
+    local,
+    seed_districts,
+)
 
 
 @pytest.fixture
@@ -438,13 +395,13 @@ async def test_status_shows_backlog_unanswered_requests_unreachable_riders_and_s
 
 
 def test_invataxi_status_prints_json(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    migrated_sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from bot.cli import main
-    from bot.migrate import upgrade
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'status.sqlite3'}"
-    upgrade(url)
+    url = migrated_sqlite_url
     monkeypatch.setenv("BOT_TOKEN", "1:a")
     monkeypatch.setenv("DATABASE_URL", url)
     assert main(["status", "--json"]) == 0

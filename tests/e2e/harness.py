@@ -22,6 +22,7 @@ from bot.app import App
 from bot.runner import prepare, run_app
 from bot.settings import Settings, load_settings
 from models import InboundUpdate, OutboxMessage, utcnow
+from tests.factories import QUICK_PACING
 
 TOKEN = "123456:TEST-token"
 TEST_DISTRICTS = Path(__file__).resolve().parent.parent / "data" / "districts.toml"
@@ -126,6 +127,7 @@ def make_settings(database_url: str, api_url: str, tmp_path: Path, **overrides: 
         "default_language": "kk",
         "data_key": "test-data-key-0123456789abcdef0123456789abcdef",
         "sweep_interval_seconds": 3600,
+        **QUICK_PACING,
     }
     values.update(overrides)
     return load_settings(**values)

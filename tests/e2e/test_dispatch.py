@@ -26,13 +26,7 @@ from bot.services.rides import Action, Actor, change
 from bot.settings import Settings
 from models import Dispatcher, District, Ride, RideEvent, Rider, RideStatus, Vehicle
 from tests.e2e.harness import BotHarness, running_bot
-from tests.unit.test_dispatch_service import (
-    SEDAN,
-    VAN,
-    make_account,
-    make_ride,
-    make_rider,
-)
+from tests.factories import SEDAN, VAN, make_account, make_ride, make_rider
 
 S = RideStatus
 GROUP = -1001000000001

@@ -21,7 +21,7 @@ from bot.services.rides import Actor, record_creation
 from handlers.booking import day_text
 from handlers.my_rides import short_when
 from models import Ride, RideEvent, Rider, RideStatus, utcnow
-from tests.e2e.test_booking import GROUP, HOME, HOSPITAL, Booker, Q, rides, seed_rider
+from tests.factories import GROUP, HOME, HOSPITAL, Booker, Q, rides, seed_rider
 
 TID = 7501
 

@@ -20,8 +20,7 @@ from models import (
     RideStatus,
     Verification,
 )
-from tests.e2e.test_registration import IIN_KK, Person, one, person
-from tests.unit.test_registration_service import account, register, rider_input
+from tests.factories import IIN_KK, Person, account, one, person, register, rider_input
 
 GROUP = -1001000000001
 

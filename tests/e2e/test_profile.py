@@ -11,8 +11,7 @@ from bot.keyboards.common import BACK, CANCEL
 from bot.profile_view import NOT_YOURS
 from bot.services import registration as reg
 from models import Rider
-from tests.e2e.test_registration import IIN_CHILD, IIN_RU, person, registered
-from tests.unit.test_registration_service import account, register, rider_input
+from tests.factories import IIN_CHILD, IIN_RU, account, person, register, registered, rider_input
 
 EDIT_MENU = (
     "What do you want to change? A new IIN, date of birth, district, category, disability "

@@ -8,7 +8,6 @@ gets the rider's messages; a group member who is not a dispatcher can't decide a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,11 +21,16 @@ from bot.keyboards.common import BACK, CANCEL
 from bot.services import registration as reg
 from handlers.verification import BAD_REASON
 from models import Account, Consent, Invite, Representation, Rider, Verification
-from tests.unit.test_registration_service import account, register, rider_input
-
-IIN_RU = "900101300017"  # a man born 01.01.1990
-IIN_KK = "580305400122"  # a woman born 05.03.1958
-IIN_CHILD = "150602603452"  # born 02.06.2015
+from tests.factories import (
+    IIN_CHILD,
+    IIN_KK,
+    IIN_RU,
+    Person,
+    account,
+    one,
+    person,
+    registered,
+)
 
 DISTRICTS = {
     "ru": ("taldykorgan", -1001000000001, "город Талдыкорган"),
@@ -42,24 +46,6 @@ def valid_iin(first11: str) -> str:
         if check != 10:
             return first11 + str(check)
     raise AssertionError("never issued")
-
-
-@dataclass
-class Person:
-    """A simulated person and their translator: what they read and tap, in their language."""
-
-    user: Any
-    t: Translator
-
-    def tap(self, msgid: str, **params: object) -> None:
-        self.user.tap(self.t(msgid, **params))
-
-    async def sees(self, msgid: str, **params: object) -> Any:
-        return await self.user.wait_for(self.t(msgid, **params))
-
-
-def person(bot: Any, user_id: int, lang: str, name: str) -> Person:
-    return Person(bot.person(user_id, name=name, lang=lang), bot.app.i18n.translator(lang))
 
 
 async def first_contact(bot: Any, p: Person, lang: str) -> None:
@@ -165,11 +151,6 @@ def card_of(bot: Any, chat_id: int, verification_id: int, t: Translator) -> Any:
     found = [m for m in bot.stand_in.messages(chat_id) if m.text.startswith(title)]
     assert len(found) == 1, f"one card per profile check, found {len(found)}"
     return found[0]
-
-
-async def one(bot: Any, model: Any, *where: Any) -> Any:
-    async with bot.sessions() as session:
-        return (await session.scalars(select(model).where(*where))).one()
 
 
 @pytest.mark.parametrize("lang", ["ru", "kk"])
@@ -337,23 +318,6 @@ async def test_a_parent_registers_a_child_who_has_no_telegram(bot) -> None:
         reason=t(reg.REJECT_REASONS["docs"]),
     )
     assert (await one(bot, Rider, Rider.id == child.id)).verification == "rejected"
-
-
-async def registered(
-    bot: Any, telegram_id: int, lang: str, name: str, iin: str, district_id: str = "taldykorgan"
-) -> int:
-    """A person with consent and a pending profile, as the conversation leaves them."""
-    bot.person(telegram_id, name=name.split()[0], lang=lang)
-    async with bot.sessions() as session:
-        owner = await account(session, telegram_id, language=lang, name=name.split()[0])
-        rider = await register(
-            session, owner, rider_input(iin, name=name, district_id=district_id)
-        )
-        await session.commit()
-        rider_id = int(rider.id)
-    bot.app.outbox_wakeup.set()
-    await bot.settle()
-    return rider_id
 
 
 async def test_only_the_districts_dispatchers_can_decide(bot) -> None:

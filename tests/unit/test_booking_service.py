@@ -5,106 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.districts import load_districts, sync_districts
 from bot.i18n import I18n, Translator
 from bot.services import booking
-from bot.services.booking import Draft
 from bot.services.i18n_types import Reason
 from bot.services.rides import Actor, history
 from models import (
     Account,
     District,
     OutboxMessage,
-    Representation,
     Ride,
     RideEvent,
-    Rider,
     RideStatus,
 )
-from tests.conftest import TEST_DISTRICTS
+from tests.factories import BOOKING_NOW, BOOKING_TOMORROW, sync_test_districts
+from tests.factories import booking_account as make_account
+from tests.factories import booking_draft as draft
+from tests.factories import booking_rider as make_rider
+
+seed = sync_test_districts
 
 TZ = ZoneInfo("Asia/Almaty")
-# Monday 23.11.2026, 10:00 in Kazakhstan: tomorrow is still open (cut-off 18:00 today).
-NOW = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
-TOMORROW = date(2026, 11, 24)
+NOW = BOOKING_NOW
+TOMORROW = BOOKING_TOMORROW
 _serial = itertools.count(1)
 
 
 # -- factories ----------------------------------------------------------------------------------
-
-
-async def seed(session: AsyncSession) -> None:
-    await sync_districts(session, load_districts(TEST_DISTRICTS))
-    await session.flush()
-
-
-async def make_account(session: AsyncSession, telegram_id: int, name: str = "Айгерім") -> Account:
-    account = Account(telegram_id=telegram_id, language="ru", display_name=name)
-    session.add(account)
-    await session.flush()
-    return account
-
-
-async def make_rider(
-    session: AsyncSession,
-    account: Account | None,
-    *,
-    district_id: str = "taldykorgan",
-    verification: str = "verified",
-    vkk_expires_on: date | None = None,
-    representative: Account | None = None,
-    name: str = "Анна Иванова",
-) -> Rider:
-    n = next(_serial)
-    rider = Rider(
-        account_id=account.id if account else None,
-        district_id=district_id,
-        full_name=name,
-        phone="+77011234567",
-        iin_encrypted="sealed",
-        iin_hash=f"booking-test-{n}",
-        iin_last4="1234",
-        home_address="ул. Абая, 1",
-        category="group1_mobility",
-        disability_group=1,
-        vkk_number=f"VKK-{n}",
-        vkk_expires_on=vkk_expires_on,
-        verification=verification,
-    )
-    session.add(rider)
-    await session.flush()
-    if representative is not None:
-        session.add(
-            Representation(
-                rider_id=rider.id, account_id=representative.id, relationship_kind="parent"
-            )
-        )
-        await session.flush()
-    return rider
-
-
-def draft(rider: Rider, **changes: Any) -> Draft:
-    """A complete summary for tomorrow 09:00, with a key of its own; `changes` override."""
-    base = Draft(
-        rider_id=rider.id,
-        pickup_address="ул. Абая, 1",
-        destination="Областная больница",
-        purpose="clinic",
-        day=TOMORROW,
-        pickup_time=time(9, 0),
-        request_key=f"key-{next(_serial)}",
-        booked_by=rider.account_id,
-    )
-    return replace(base, **changes)
 
 
 def actor(account: Account, kind: str = "rider") -> Actor:

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.services.crypto import (
     DataKey,
@@ -122,7 +123,12 @@ async def test_the_right_key_passes_the_start_check(sessions) -> None:
     key = DataKey.from_secret("a-long-enough-secret-for-tests")
     await _store_rider(sessions, key)
     async with sessions() as session:
-        await verify_data_key(session, key)
+        await verify_data_key(session, key)  # raises DataKeyError for any other key
+        stored = (await session.scalars(select(Rider))).one()
+    # The start goes on with the rider intact: the IIN reads back and is found by its hash.
+    assert key.decrypt(stored.iin_encrypted) == IIN
+    assert stored.iin_hash == key.lookup_hash(IIN)
+    assert stored.iin_last4 == IIN[-4:]
 
 
 async def test_a_wrong_key_stops_the_start_before_anything_is_written(sessions) -> None:

@@ -1,15 +1,13 @@
 """The dispatcher desk's rules: chats, permissions, fitting cars, queue, manifests, search, texts.
 
-Also home of the ride factories the dispatcher tests share: a verified rider (with or without a
-representative) and a ride, built straight in the database as the booking service would.
+Riders and rides come from `tests/factories.py`, built straight in the database as the booking
+service would.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,146 +15,34 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.delivery import shown_params
-from bot.districts import load_districts, sync_districts
 from bot.i18n import I18n
 from bot.services import dispatch, notifications
-from bot.services.outbox import enqueue_card
-from bot.services.rides import Action, Actor, change, record_creation
+from bot.services.rides import Action, Actor, change
 from models import (
-    Account,
     District,
     OutboxMessage,
-    Representation,
-    Ride,
-    Rider,
     RideStatus,
-    Vehicle,
 )
-from tests.conftest import TEST_DISTRICTS
+from tests.factories import (
+    SEDAN,
+    VAN,
+    make_account,
+    make_ride,
+    make_rider,
+    sync_test_districts,
+    vehicle,
+)
 
 ALMATY = ZoneInfo("Asia/Almaty")
-_serial = itertools.count(1)
 
 
-# -- factories ----------------------------------------------------------------------------------
-
-
-async def seed(session: AsyncSession) -> None:
-    """The test districts file, synced as at start."""
-    await sync_districts(session, load_districts(TEST_DISTRICTS))
-    await session.flush()
-
-
-async def make_account(
-    session: AsyncSession, telegram_id: int, *, language: str = "ru", name: str = "Person"
-) -> Account:
-    account = await session.scalar(select(Account).where(Account.telegram_id == telegram_id))
-    if account is None:
-        account = Account(telegram_id=telegram_id, language=language, display_name=name)
-        session.add(account)
-        await session.flush()
-    return account
-
-
-async def make_rider(
-    session: AsyncSession,
-    *,
-    district_id: str = "taldykorgan",
-    account: Account | None = None,
-    representative: Account | None = None,
-    name: str = "Анна Иванова",
-    phone: str = "+77011234567",
-    wheelchair: bool = False,
-    vkk_expires_on: date | None = date(2027, 12, 31),
-) -> Rider:
-    n = next(_serial)
-    rider = Rider(
-        account_id=account.id if account else None,
-        district_id=district_id,
-        full_name=name,
-        phone=phone,
-        iin_encrypted="sealed",
-        iin_hash=f"hash-{n}-{datetime.now(UTC).timestamp()}",
-        iin_last4="9876",
-        home_address="ул. Абая, 1",
-        category="group1",
-        disability_group=1,
-        vkk_number=f"VKK-{n}",
-        vkk_expires_on=vkk_expires_on,
-        needs_wheelchair=wheelchair,
-        verification="verified",
-        verified_at=datetime.now(UTC),
-    )
-    session.add(rider)
-    await session.flush()
-    if representative is not None:
-        session.add(
-            Representation(
-                rider_id=rider.id, account_id=representative.id, relationship_kind="parent"
-            )
-        )
-        await session.flush()
-    return rider
-
-
-async def make_ride(
-    session: AsyncSession,
-    rider: Rider,
-    *,
-    pickup_at: datetime | None = None,
-    status: RideStatus = RideStatus.REQUESTED,
-    vehicle_id: int | None = None,
-    wheelchair: bool | None = None,
-    created_at: datetime | None = None,
-    post_card: bool = True,
-    **extra: Any,
-) -> Ride:
-    """A ride as the booking service creates it: the row, its first event, its card queued."""
-    ride = Ride(
-        rider_id=rider.id,
-        district_id=rider.district_id,
-        pickup_address=extra.pop("pickup_address", "ул. Абая, 1"),
-        destination=extra.pop("destination", "Областная больница"),
-        purpose=extra.pop("purpose", "clinic"),
-        pickup_at=pickup_at or datetime.now(UTC) + timedelta(days=1),
-        wheelchair=rider.needs_wheelchair if wheelchair is None else wheelchair,
-        status=status.value,
-        vehicle_id=vehicle_id,
-        **extra,
-    )
-    if created_at is not None:
-        ride.created_at = created_at
-    session.add(ride)
-    await session.flush()
-    await record_creation(session, ride, Actor("rider", None, rider.full_name))
-    await session.flush()
-    if post_card:
-        district = await session.get(District, rider.district_id)
-        assert district is not None
-        await enqueue_card(
-            session,
-            kind="ride_card",
-            subject_id=ride.id,
-            chat_id=district.chat_id,
-            topic_id=district.topic_id,
-            ride_id=ride.id,
-        )
-    return ride
-
-
-async def vehicle(session: AsyncSession, plate: str) -> Vehicle:
-    found = await session.scalar(select(Vehicle).where(Vehicle.plate == plate))
-    assert found is not None
-    return found
-
-
-VAN, SEDAN, TEKELI_VAN = "123ABC05", "456DEF05", "789GHI05"
+# -- the districts file synced, for every database test here ------------------------------------
 
 
 @pytest.fixture
 async def db(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with sessions() as session:
-        await seed(session)
+        await sync_test_districts(session)
         yield session
         await session.rollback()
 
@@ -308,7 +194,7 @@ async def test_a_dispatcher_added_in_the_chat_survives_the_districts_sync(
     db: AsyncSession,
 ) -> None:
     await dispatch.add_dispatcher(db, "taldykorgan", 8001, "Гульнара")
-    await seed(db)
+    await sync_test_districts(db)
     assert await dispatch.is_dispatcher(db, "taldykorgan", 8001)
 
 

@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.districts import load_districts, sync_districts
 from bot.i18n import I18n
 from bot.services import privacy
 from bot.services import registration as reg
-from bot.services.crypto import DataKey, seal_iin
+from bot.services.crypto import seal_iin
 from bot.services.i18n_types import Reason
 from models import (
     Account,
@@ -34,83 +33,17 @@ from models import (
     RideStatus,
     Verification,
 )
-from tests.conftest import TEST_DISTRICTS
-
-KEY = DataKey.from_secret("test-data-key-0123456789abcdef0123456789abcdef")
-IIN_ADULT = "900101300017"
-IIN_ELDER = "580305400122"
-IIN_CHILD = "150602603452"
-NOW = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
-
-
-async def seed(session: AsyncSession) -> None:
-    await sync_districts(session, load_districts(TEST_DISTRICTS))
-    await session.flush()
-
-
-async def account(
-    session: AsyncSession,
-    telegram_id: int,
-    *,
-    language: str = "ru",
-    name: str = "Person",
-    consent: bool = True,
-) -> Account:
-    """A person who chose a language and (by default) accepted the current consent."""
-    found = await session.scalar(select(Account).where(Account.telegram_id == telegram_id))
-    if found is not None:
-        return found
-    person = Account(telegram_id=telegram_id, language=language, display_name=name)
-    session.add(person)
-    await session.flush()
-    if consent:
-        t = I18n().translator(language)
-        text = reg.consent_text(t, 3 * 365)
-        await reg.give_consent(session, person, language=language, text=text, now=NOW)
-    return person
-
-
-def rider_input(
-    iin: str = IIN_ADULT,
-    *,
-    name: str = "Айгерім Сейітова",
-    district_id: str = "taldykorgan",
-    category: str = "group1_mobility",
-    **changes: Any,
-) -> reg.RiderInput:
-    values: dict[str, Any] = {
-        "full_name": name,
-        "phone": "+77011234567",
-        "iin": seal_iin(KEY, iin),
-        "birth_date": None,
-        "district_id": district_id,
-        "home_address": "Абай көшесі, 12",
-        "home_lat": 45.0153,
-        "home_lon": 78.3739,
-        "category": category,
-        "centre_name": None,
-        "disability_group": 1,
-        "vkk_number": "123/45",
-        "vkk_expires_on": date(2027, 12, 31),
-        "needs": frozenset({"wheelchair"}),
-        "usual_assistant": True,
-        "usual_companion": False,
-    }
-    values.update(changes)
-    return reg.RiderInput(**values)
-
-
-async def register(
-    session: AsyncSession,
-    person: Account,
-    data: reg.RiderInput | None = None,
-    relationship: reg.Relationship | None = None,
-) -> Rider:
-    result = await reg.register_rider(
-        session, person, data or rider_input(), relationship, now=NOW
-    )
-    assert isinstance(result, Rider), result
-    return result
+from tests.factories import (
+    IIN_ADULT,
+    IIN_CHILD,
+    IIN_ELDER,
+    KEY,
+    NOW,
+    account,
+    register,
+    rider_input,
+    sync_test_districts,
+)
 
 
 async def outbox(session: AsyncSession, **where: Any) -> list[OutboxMessage]:
@@ -121,7 +54,7 @@ async def outbox(session: AsyncSession, **where: Any) -> list[OutboxMessage]:
 @pytest.fixture
 async def db(sessions):
     async with sessions() as session:
-        await seed(session)
+        await sync_test_districts(session)
         yield session
         await session.rollback()
 

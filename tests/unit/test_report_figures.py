@@ -31,8 +31,12 @@ from bot.services import booking
 from bot.services import report_figures as rf
 from bot.services.rides import Action, Actor, change
 from models import Ride, Rider, RideStatus
-from tests.unit.test_booking_service import draft, make_account, make_rider, seed
-from tests.unit.test_dispatch_service import SEDAN, TEKELI_VAN, VAN, make_ride, vehicle
+from tests.factories import SEDAN, TEKELI_VAN, VAN, make_ride, sync_test_districts, vehicle
+from tests.factories import booking_account as make_account
+from tests.factories import booking_draft as draft
+from tests.factories import booking_rider as make_rider
+
+seed = sync_test_districts
 
 S = RideStatus
 TZ = ZoneInfo("Asia/Almaty")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services.rides import TRANSITIONS, Action, Actor, allowed_actions, change, history
 from models import OPEN_STATUSES, Ride, RideEvent, RideStatus
-from tests.unit.test_dispatch_service import VAN, make_ride, make_rider, seed, vehicle
+from tests.factories import VAN, make_ride, make_rider, sync_test_districts, vehicle
 
 S = RideStatus
 AIGUL = Actor("dispatcher", 9001, "Айгүл")
@@ -26,7 +26,7 @@ MARAT = Actor("dispatcher", 9002, "Марат")
 @pytest.fixture
 async def db(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with sessions() as session:
-        await seed(session)
+        await sync_test_districts(session)
         yield session
         await session.rollback()
 
@@ -179,7 +179,7 @@ async def test_of_two_simultaneous_takes_exactly_one_wins(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session:
-        await seed(session)
+        await sync_test_districts(session)
         rider = await make_rider(session)
         ride = await make_ride(session, rider, post_card=False)
         await session.commit()

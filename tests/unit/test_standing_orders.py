@@ -39,7 +39,9 @@ from models import (
     StandingOrder,
     Vehicle,
 )
-from tests.unit.test_dispatch_service import VAN, make_account, make_rider, seed
+from tests.factories import VAN, make_account, make_rider, sync_test_districts
+
+seed = sync_test_districts
 
 TZ = ZoneInfo("Asia/Almaty")
 HERE = socket.gethostname()
