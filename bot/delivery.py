@@ -103,6 +103,8 @@ GLOBAL_429_CHATS = 3
 GLOBAL_429_SPAN = 1.0
 # The lease that lets one process at a time send (see `OutboxSender._take_lease`).
 SENDER_LEASE = "outbox-sender"
+# How soon to look again when the limit is taken by calls still waiting for their answer.
+IN_FLIGHT_POLL = 0.05
 # What Telegram answers to an edit of a message that is no longer there to change.
 GONE = ("message to edit not found", "message can't be edited", "message_id_invalid")
 # How long a graceful stop keeps sending what is already claimed.
@@ -141,8 +143,13 @@ class Pace:
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
+        # When calls were answered (Telegram counted them somewhere before that moment).
         self.global_sent: deque[float] = deque()
         self.per_chat: dict[int, deque[float]] = {}
+        # Calls started and not answered yet: each may reach Telegram at any moment, so it
+        # counts against every window until its answer comes.
+        self.in_flight = 0
+        self.in_flight_per_chat: Counter[int] = Counter()
         self.blocked_until: dict[int, float] = {}
         self.global_blocked_until = 0.0
         self.recent_429: deque[tuple[int, float]] = deque()
@@ -157,55 +164,65 @@ class Pace:
         while sent_all and now - sent_all[0] >= 1.0:
             sent_all.popleft()
         waits = [self.global_blocked_until - now]
-        if len(sent_all) >= self.limits.global_per_second:
-            waits.append(1.0 - (now - sent_all[0]))
+        if len(sent_all) + self.in_flight >= self.limits.global_per_second:
+            waits.append(1.0 - (now - sent_all[0]) if sent_all else IN_FLIGHT_POLL)
         return max(0.0, *waits)
 
     def chat_wait(self, chat_id: int, now: float) -> float:
-        """This chat's own limits (1/s private, 20/min group) and a pause asked for it."""
+        """This chat's own limits (a burst then 1/s private, 20/min group) and a pause asked."""
         lim = self.limits
         waits = [self.blocked_until.get(chat_id, 0.0) - now]
+        flying = self.in_flight_per_chat.get(chat_id, 0)
         sent = self.per_chat.get(chat_id)
-        if sent:
-            if chat_id < 0:
+        if chat_id < 0:
+            if sent:
                 while sent and now - sent[0] >= lim.group_window:
                     sent.popleft()
-                if len(sent) >= lim.group_per_window:
-                    waits.append(lim.group_window - (now - sent[0]))
-                if sent:
-                    waits.append(lim.group_spacing - (now - sent[-1]))
-            else:
-                window = lim.private_interval * lim.private_burst
+            count = len(sent or ()) + flying
+            if count >= lim.group_per_window:
+                waits.append(lim.group_window - (now - sent[0]) if sent else IN_FLIGHT_POLL)
+            if flying:
+                waits.append(min(IN_FLIGHT_POLL, lim.group_spacing))
+            elif sent:
+                waits.append(lim.group_spacing - (now - sent[-1]))
+        else:
+            window = lim.private_interval * lim.private_burst
+            if sent:
                 while sent and now - sent[0] >= window:
                     sent.popleft()
-                if len(sent) >= lim.private_burst:
-                    waits.append(window - (now - sent[0]))
+            if len(sent or ()) + flying >= lim.private_burst:
+                waits.append(window - (now - sent[0]) if sent else IN_FLIGHT_POLL)
         return max(0.0, *waits)
 
     def record(self, chat_id: int, now: float) -> None:
-        """A call starts: it counts from now on."""
+        """A call starts: it counts as in flight until `completed`."""
+        self.in_flight += 1
+        self.in_flight_per_chat[chat_id] += 1
+        if len(self.per_chat) > 10_000:
+            self._forget_idle(now)
+
+    def completed(self, chat_id: int, started: float, now: float) -> None:
+        """A call ended: it counts from its answer on.
+
+        Telegram counts a message when it arrives, somewhere between our start and the answer;
+        measuring windows from the answer keeps network jitter from squeezing one message too
+        many into Telegram's window."""
+        self.released(chat_id)
         self.global_sent.append(now)
         sent = self.per_chat.setdefault(chat_id, deque())
         sent.append(now)
         if chat_id > 0:
             while len(sent) > self.limits.private_burst:
                 sent.popleft()
-        if len(self.per_chat) > 10_000:
-            self._forget_idle(now)
 
-    def completed(self, chat_id: int, started: float, now: float) -> None:
-        """A call ended: it counts from its end instead of its start.
-
-        Telegram counts a message when it arrives, somewhere between our start and the answer;
-        measuring windows from the answer keeps network jitter from squeezing one message too
-        many into Telegram's window."""
-        for queue in (self.global_sent, self.per_chat.get(chat_id)):
-            if not queue:
-                continue
-            for index in range(len(queue) - 1, -1, -1):
-                if queue[index] == started:
-                    queue[index] = now
-                    break
+    def released(self, chat_id: int) -> None:
+        """A slot taken and not used (nothing to send after all): it no longer counts."""
+        self.in_flight = max(0, self.in_flight - 1)
+        left = self.in_flight_per_chat[chat_id] - 1
+        if left > 0:
+            self.in_flight_per_chat[chat_id] = left
+        else:
+            self.in_flight_per_chat.pop(chat_id, None)
 
     def _forget_idle(self, now: float) -> None:
         horizon = max(
@@ -709,8 +726,14 @@ class OutboxSender:
         self, row: OutboxMessage, merged: list[OutboxMessage], started: float
     ) -> tuple[Outcome, float]:
         """Send one row (and the card refreshes merged into it); say whether the chat goes on."""
-        async with self.reads() as session:
-            request = await self._build(session, row)
+        try:
+            async with self.reads() as session:
+                request = await self._build(session, row)
+        except BaseException:
+            self.pace.released(row.chat_id)
+            raise
+        if request is None or isinstance(request, str):
+            self.pace.released(row.chat_id)
         if request is None:
             await self._finish([row, *merged], status="sent", error="nothing to send")
             return Outcome.DONE, 0.0
