@@ -11,11 +11,24 @@ from bot.bench import main
 
 pytestmark = pytest.mark.slow
 
-RUN_KEYS = {"updates_per_s", "p50_ms", "p95_ms", "p99_ms", "rss_mb", "ratio_to_floor"}
+RUN_KEYS = {
+    "updates_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "rss_mb",
+    "ratio_to_floor",
+    "cpu_ms_per_update",
+    "statements_per_update",
+    "api_latency_ms",
+}
 
 
 def bench_args(mode: str, postgres: str = "") -> argparse.Namespace:
-    return argparse.Namespace(json=True, postgres=postgres, mode=mode, quick=True)
+    # A short network delay: the smoke run checks the shape, not the figures.
+    return argparse.Namespace(
+        json=True, postgres=postgres, mode=mode, quick=True, api_latency_ms=20.0, people=None
+    )
 
 
 def test_updates_mode_reports_floor_and_sqlite(capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,6 +42,10 @@ def test_updates_mode_reports_floor_and_sqlite(capsys: pytest.CaptureFixture[str
     assert all(isinstance(v, int | float) and v >= 0 for v in report["sqlite"].values())
     assert report["sqlite"]["updates_per_s"] > 0
     assert report["sqlite"]["p50_ms"] <= report["sqlite"]["p95_ms"] <= report["sqlite"]["p99_ms"]
+    # Every step waits for the network at least once before the person reads the answer.
+    assert report["sqlite"]["api_latency_ms"] == 20.0
+    assert report["sqlite"]["p50_ms"] >= 20.0
+    assert report["sqlite"]["statements_per_update"] > 0
 
 
 @pytest.mark.postgres

@@ -388,7 +388,7 @@ async def test_status_shows_backlog_unanswered_requests_unreachable_riders_and_s
 
     i18n = I18n()
     ru = render(report, i18n.translator("ru"), "ru", env.settings.tz)
-    assert "город Талдыкорган: 2, самая давняя — № " in ru and "ждёт 40 мин" in ru
+    assert "город Талдыкорган: 2, самая старая — №" in ru and "ждёт 40 мин" in ru
     assert "город Текели: нет." in ru
     kk = render(report, i18n.translator("kk"), "kk", env.settings.tz)
     assert "Талдықорған қаласы" in kk and "Текелі қаласы: жоқ." in kk
