@@ -30,7 +30,7 @@ from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from aiogram.utils.callback_answer import CallbackAnswer
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -38,7 +38,7 @@ from bot.context import Context, Outbox, Replies
 from bot.db import current_session
 from bot.i18n import I18n
 from bot.storage.fsm import SqlStorage
-from models import Account, InboundUpdate, utcnow
+from models import Account, InboundUpdate, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -140,15 +140,47 @@ class DatabaseMiddleware(BaseMiddleware):
                         await session.rollback()
                         _mark(receipt, "duplicate")
                         return UNHANDLED
+                urgent = await self._in_order(session, outbox)
                 await session.commit()
                 _mark(receipt, "done")
-                self.replies.committed(outbox.urgent)
+                self.replies.committed(urgent)
                 return result
             except BaseException:
                 await session.rollback()
                 raise
             finally:
                 current_session.reset(token)
+
+    async def _in_order(self, session: AsyncSession, outbox: Outbox) -> list[OutboxMessage]:
+        """The step's answers this process may send at once: those whose chat has nothing
+        older still waiting elsewhere (a retry, a row held by another or a dead process). The
+        others go back to the queue and follow what is older, so a chat's messages never
+        overtake each other."""
+        if not outbox.urgent:
+            return []
+        await session.flush()
+        mine = [row.id for row in outbox.urgent]
+        older = await session.scalars(
+            select(OutboxMessage.chat_id)
+            .where(
+                OutboxMessage.chat_id.in_({row.chat_id for row in outbox.urgent}),
+                OutboxMessage.status.in_(("pending", "sending")),
+                OutboxMessage.id.not_in(mine),
+                or_(
+                    OutboxMessage.status == "pending",
+                    OutboxMessage.claimed_by.is_(None),
+                    OutboxMessage.claimed_by != (self.owner or ""),
+                ),
+            )
+            .distinct()
+        )
+        waiting = set(older)
+        if not waiting:
+            return outbox.urgent
+        for row in outbox.urgent:
+            if row.chat_id in waiting:
+                row.status, row.claimed_by, row.claimed_until = "pending", None, None
+        return [row for row in outbox.urgent if row.chat_id not in waiting]
 
 
 def _where(event: Update) -> tuple[int | None, int | None]:

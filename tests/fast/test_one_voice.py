@@ -110,3 +110,26 @@ async def test_a_burst_larger_than_the_pool_waits_its_turn(migrated_db: str, tmp
             said = await fast.said(person)
             assert len(said) == 1, person
             assert "Выберите язык" in (said[0].text or "")
+
+
+async def test_an_answer_waits_behind_an_older_message_of_its_chat(
+    migrated_db: str, tmp_path
+) -> None:
+    """A message still waiting for its chat (a retry, or held by a process that died) goes first:
+    the step's answer is queued behind it instead of being sent at once."""
+    from datetime import timedelta
+
+    from bot.services.outbox import enqueue_message
+    from models import utcnow
+
+    async with fast_bot(migrated_db, tmp_path) as fast:
+        async with fast.app.sessions() as session, session.begin():
+            older = enqueue_message(session, chat_id=7003, text="Напоминание о поездке")
+            older.next_attempt_at = utcnow() + timedelta(seconds=30)  # Telegram said: later
+        await fast.feed(fast.text(7003, "/start"))
+        await fast.feed(fast.text(7004, "/start"))
+        waiting, answer = await fast.said(7003)
+        assert waiting.text == "Напоминание о поездке"
+        assert answer.status == "pending", "not sent ahead of the older message"
+        (alone,) = await fast.said(7004)
+        assert alone.status == "sending", "a chat with nothing older is answered at once"
