@@ -14,12 +14,12 @@ from sqlalchemy import select
 
 from bot.callbacks.booking import RideAction, RidePress
 from bot.keyboards import booking as kb
-from bot.keyboards.common import BOOK, CANCEL
+from bot.keyboards.common import BOOK, CANCEL, SKIP
 from bot.services import booking
 from bot.services import booking_rules as br
 from bot.services.help import format_phone
 from bot.services.rides import Actor
-from handlers.booking import day_text, quick_label_for
+from handlers.booking import day_text, party_text, quick_label_for
 from models import District, Ride, RideStatus, utcnow
 from tests.e2e.test_booking import HOME, HOSPITAL, seed_rider
 from tests.fast.harness import FastBot, Said, fast_bot
@@ -276,3 +276,56 @@ async def test_a_stale_button_is_answered_once(migrated_db: str, tmp_path: Path)
         await fast.feed(fast.press(UID, "zz9:old:button"))
         answers = [c for c in fast.api.calls if isinstance(c, AnswerCallbackQuery)]
         assert len(answers) == 1 and answers[0].show_alert
+
+
+async def test_a_first_booking_takes_at_most_eleven_actions(
+    migrated_db: str, tmp_path: Path
+) -> None:
+    """Nothing to repeat yet: no «as last time» button, and a one-way trip in 11 actions."""
+    async with fast_bot(migrated_db, tmp_path) as fast:
+        t = fast.app.i18n.translator("kk")
+        name = "Гүлнар Ахметова"
+        await seed_rider(fast.app, name=name, account_tid=UID, lang="kk")
+        today = datetime.now(fast.app.settings.tz).date()
+        day = window(fast)[1]
+        steps = [
+            t(BOOK),
+            t(kb.HOME),
+            HOSPITAL,
+            t("Clinic or hospital"),
+            quick_label_for(t, day, today),
+            "10:00",
+            t(kb.RETURN_NO),
+            party_text(t, False, 0),
+            t(kb.WHEELCHAIR_NO),
+            t(SKIP),
+        ]
+        first = await act(fast, UID, steps[0])
+        assert not any(b.startswith("Өткендегідей") for b in first.buttons)
+        for step in steps[1:]:
+            await act(fast, UID, step)
+        await act(fast, UID, t(kb.CONFIRM))
+        assert len(steps) + 1 <= 11
+        (ride,) = await all_rides(fast)
+        assert ride.pickup_at.astimezone(fast.app.settings.tz).date() == day
+
+
+async def test_a_representative_sees_each_riders_last_trip(
+    migrated_db: str, tmp_path: Path
+) -> None:
+    """Someone who books for two people: «as last time» names whose trip it is."""
+    async with fast_bot(migrated_db, tmp_path) as fast:
+        t = fast.app.i18n.translator("ru")
+        mother = await seed_rider(fast.app, name="Дана Ким", representative_tid=UID)
+        await seed_rider(fast.app, name="Ерлан Ким", representative_tid=UID)
+        await book(fast, mother, window(fast)[0], time(9, 30))
+        first = await act(fast, UID, t(BOOK))
+        trip = t("As last time: to {place} at {time}", place=HOSPITAL, time="09:30")
+        label = f"Дана Ким: {trip}"
+        assert first.buttons[0] == label and "Ерлан Ким" in first.buttons
+        await act(fast, UID, label)
+        today = datetime.now(fast.app.settings.tz).date()
+        summary = await act(fast, UID, quick_label_for(t, window(fast)[1], today))
+        text = (await fast.said(UID))[-1].text or ""
+        assert t("Rider: {value}", value="Дана Ким") in text.splitlines()
+        assert summary.buttons
