@@ -118,6 +118,17 @@ def return_keyboard(t: Translator) -> ReplyKeyboardMarkup:
     return step_keyboard(t, [t(RETURN_YES), t(RETURN_NO)])
 
 
+def return_times_keyboard(t: Translator, slots: Sequence[str]) -> ReplyKeyboardMarkup:
+    """«No, one way only» first, then the times for the way back, four to a row."""
+    rows = [[KeyboardButton(text=t(RETURN_NO))]]
+    rows.extend(
+        [KeyboardButton(text=s) for s in slots[i : i + TIMES_PER_ROW]]
+        for i in range(0, len(slots), TIMES_PER_ROW)
+    )
+    rows.append(_nav(t))
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True)
+
+
 def wheelchair_keyboard(t: Translator, *, profile_says: bool) -> ReplyKeyboardMarkup:
     """The profile's answer comes first, so the usual choice is one tap at the top."""
     options = [t(WHEELCHAIR_YES), t(WHEELCHAIR_NO)]

@@ -281,7 +281,7 @@ async def test_a_stale_button_is_answered_once(migrated_db: str, tmp_path: Path)
 async def test_a_first_booking_takes_at_most_eleven_actions(
     migrated_db: str, tmp_path: Path
 ) -> None:
-    """Nothing to repeat yet: no «as last time» button, and a one-way trip in 11 actions."""
+    """Nothing to repeat yet: no «as last time» button, and a round trip in 11 actions."""
     async with fast_bot(migrated_db, tmp_path) as fast:
         t = fast.app.i18n.translator("kk")
         name = "Гүлнар Ахметова"
@@ -295,7 +295,7 @@ async def test_a_first_booking_takes_at_most_eleven_actions(
             t("Clinic or hospital"),
             quick_label_for(t, day, today),
             "10:00",
-            t(kb.RETURN_NO),
+            "13:00",  # the way back and its time: one question
             party_text(t, False, 0),
             t(kb.WHEELCHAIR_NO),
             t(SKIP),
@@ -306,8 +306,9 @@ async def test_a_first_booking_takes_at_most_eleven_actions(
             await act(fast, UID, step)
         await act(fast, UID, t(kb.CONFIRM))
         assert len(steps) + 1 <= 11
-        (ride,) = await all_rides(fast)
-        assert ride.pickup_at.astimezone(fast.app.settings.tz).date() == day
+        there, back = await all_rides(fast)
+        assert there.pickup_at.astimezone(fast.app.settings.tz).date() == day
+        assert back.return_of == there.id
 
 
 async def test_a_representative_sees_each_riders_last_trip(
