@@ -18,6 +18,7 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message
+from babel.dates import format_date
 
 from bot.callbacks.booking import (
     CalendarAction,
@@ -31,8 +32,9 @@ from bot.filters import Button
 from bot.i18n import LANGUAGES, N_, I18n, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, BOOK, SKIP, main_menu
-from bot.services import booking
+from bot.services import booking, dates, day_limit
 from bot.services.booking_rules import weekday_msg
+from bot.services.help import voice_reply, with_desk_phone
 from bot.services.i18n_types import Reason
 from bot.services.outbox import enqueue_message
 from bot.services.ride_labels import PURPOSE_LABELS, purpose_label, status_label
@@ -44,7 +46,9 @@ router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
 router.callback_query.filter(F.message.chat.type == "private")
 
-QUICK_DATES = 3
+# The next bookable days offered as buttons by name; the calendar only on request (a screen
+# reader reads a calendar as 42 buttons, 28 of them «·»).
+QUICK_DATES = 5
 NOT_TEXT = N_("I can read only typed text at this step.")
 PICK_BUTTON = N_("Please choose one of the buttons below.")
 DATE_FORMAT = N_("Please type the date as day.month, for example: {example}.")
@@ -80,10 +84,20 @@ def day_text(t: Translator, day: date) -> str:
     return f"{t(weekday_msg(day))}, {t.date(day)}"
 
 
+def said(ctx: Context, reason: Reason, district: District | None) -> str:
+    """A refusal or notice as the person reads it, with the desk's phone where it says to call."""
+    return with_desk_phone(reason, district.desk_phone if district else None).render(ctx.t)
+
+
+class Answered:
+    """A parser that already answered (with its own buttons): keep the step, say nothing more."""
+
+
 # -- steps --------------------------------------------------------------------------------------
 
-Parsed = BookingData | Reason | None
-"""A parser returns the updated draft, a Reason (bad input, say why), or None (show the hint)."""
+Parsed = BookingData | Reason | Answered | None
+"""A parser returns the updated draft, a Reason (bad input, say why), Answered (it replied
+itself, with buttons of its own), or None (show the hint)."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +134,11 @@ def rider_label(rider: Rider, riders: list[Rider]) -> str:
 async def ask_rider(ctx: Context, data: BookingData, rider: Rider | None) -> None:
     riders = await booking.riders_for(ctx.session, ctx.person)
     labels = [rider_label(r, riders) for r in riders]
-    ctx.reply(
-        ctx.t("Who is the ride for?"),
-        kb.choice_keyboard(ctx.t, labels, back=has_back(data, Booking.rider)),
-    )
+    trips = [label for label, _ in await last_trips(ctx, data)]
+    text = ctx.t("Who is the ride for?")
+    if trips:
+        text += "\n" + ctx.t("Or book one of the last trips again: the date is all you choose.")
+    ctx.reply(text, kb.choice_keyboard(ctx.t, trips + labels, back=has_back(data, Booking.rider)))
 
 
 async def parse_rider(
@@ -155,8 +170,13 @@ async def ask_pickup(ctx: Context, data: BookingData, rider: Rider) -> None:
     if rider.home_address:
         text += "\n" + t("Home address: {address}", address=rider.home_address)
     text += "\n" + t("Press a button, type another address, or send a location pin.")
+    trips = [label for label, _ in await last_trips(ctx, data)]
+    if trips:
+        text += "\n" + t("Or book one of the last trips again: the date is all you choose.")
     back = has_back(data, Booking.pickup)
-    ctx.reply(text, kb.pickup_keyboard(t, has_home=bool(rider.home_address), back=back))
+    ctx.reply(
+        text, kb.pickup_keyboard(t, has_home=bool(rider.home_address), back=back, trips=trips)
+    )
 
 
 async def parse_pickup(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
@@ -269,10 +289,23 @@ async def parse_purpose(message: Message, ctx: Context, data: BookingData, rider
 # date
 
 
+CALENDAR = N_("Another day: the calendar")
+ONE_WAY_ON = N_("One way only, on {day}")
+
+
+def day_month(t: Translator, day: date) -> str:
+    return format_date(day, "d MMMM", locale=t.lang)
+
+
+def quick_label_for(t: Translator, day: date, today: date) -> str:
+    """«Завтра, 3 декабря» / «Ертең, 3 желтоқсан», then «пятница, 4 декабря»: read by name."""
+    if day == today + timedelta(days=1):
+        return t("Tomorrow, {day}", day=day_month(t, day))
+    return f"{t(weekday_msg(day))}, {day_month(t, day)}"
+
+
 def quick_label(ctx: Context, day: date) -> str:
-    if day == ctx.today + timedelta(days=1):
-        return ctx.t("Tomorrow, {day}", day=day_text(ctx.t, day))
-    return day_text(ctx.t, day)
+    return quick_label_for(ctx.t, day, ctx.today)
 
 
 async def ask_date(ctx: Context, data: BookingData, rider: Rider) -> None:
@@ -281,7 +314,7 @@ async def ask_date(ctx: Context, data: BookingData, rider: Rider) -> None:
     days = booking.bookable_days(rider, district, ctx.now, ctx.settings.tz)
     if not days:
         reason = booking.check_rider(rider, district, ctx.now, ctx.settings.tz)
-        await leave(ctx, (reason or NO_DATES).render(t))
+        await leave(ctx, said(ctx, reason or NO_DATES, district))
         return
     text = t(
         "Which day? You can book from {first} to {last}. Choose below, or type a date, "
@@ -291,11 +324,16 @@ async def ask_date(ctx: Context, data: BookingData, rider: Rider) -> None:
         example=days[0].strftime("%d.%m"),
     )
     quick = [quick_label(ctx, d) for d in days[:QUICK_DATES]]
+    if len(days) > QUICK_DATES:
+        quick.append(t(CALENDAR))
     ctx.reply(text, kb.date_keyboard(t, quick, back=has_back(data, Booking.date)))
+
+
+def show_calendar(ctx: Context, days: list[date]) -> None:
     first = days[0]
     ctx.reply(
-        t("Or pick a day in the calendar:"),
-        kb.calendar_keyboard(t, first.year, first.month, days),
+        ctx.t("Or pick a day in the calendar:"),
+        kb.calendar_keyboard(ctx.t, first.year, first.month, days),
     )
 
 
@@ -305,21 +343,77 @@ def date_hint(ctx: Context, data: BookingData) -> str:
 
 async def parse_date(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
     text = message.text or ""
-    if chosen(ctx.i18n, text, kb.TOMORROW):
-        day: date | None = ctx.today + timedelta(days=1)
-    else:
-        day = booking.parse_date(text, ctx.today)
+    if chosen(ctx.i18n, text, CALENDAR):
+        district = await district_of(ctx, rider)
+        days = booking.bookable_days(rider, district, ctx.now, ctx.settings.tz)
+        if days:
+            show_calendar(ctx, days)
+            return Answered()
+        return with_desk_phone(NO_DATES, district.desk_phone)
+    one_way = one_way_day(ctx, text)
+    if one_way is not None:
+        data = data.model_copy(update={"want_return": False, "return_time": None})
+    day = one_way or dates.parse_day(text, ctx.today)
     if day is None:
         return None
-    return await with_day(ctx, data, rider, day)
+    result = await with_day(ctx, data, rider, day)
+    if isinstance(result, DayFull):
+        ctx.reply(result.text, kb.date_keyboard(ctx.t, result.options, back=True))
+        return Answered()
+    return result
 
 
-async def with_day(ctx: Context, data: BookingData, rider: Rider, day: date) -> Parsed:
+def one_way_day(ctx: Context, text: str) -> date | None:
+    """The «One way only, on …» button offered when the way back does not fit the day."""
+    text = text.strip()
+    for lang in LANGUAGES:
+        before, _, after = ctx.i18n.translator(lang)(ONE_WAY_ON, day="\x00").partition("\x00")
+        fits = len(text) > len(before) + len(after)
+        if fits and text.startswith(before) and text.endswith(after):
+            return dates.parse_day(text[len(before) : len(text) - len(after)], ctx.today)
+    return None
+
+
+@dataclass(frozen=True)
+class DayFull:
+    """The daily limit leaves no room for what is wanted that day: why, and what fits instead."""
+
+    text: str
+    options: list[str]
+
+    def render(self, t: Translator) -> str:
+        return self.text
+
+
+async def room_on(
+    ctx: Context, data: BookingData, rider: Rider, district: District, day: date, legs: int
+) -> DayFull | None:
+    """The daily limit when the date is chosen, not after ten answers (review B7)."""
+    rules = booking.rules_of(district)
+    existing = await booking.active_rides(ctx.session, rider.id)
+    room = day_limit.day_room(rules, day, existing, ctx.now, ctx.settings.tz, legs=legs)
+    reason = room.reason(rules)
+    if reason is None:
+        return None
+    options = []
+    if room.one_way_fits:
+        options.append(ctx.t(ONE_WAY_ON, day=quick_label(ctx, day)))
+    if room.other_day is not None:
+        options.append(quick_label(ctx, room.other_day))
+    return DayFull(said(ctx, reason, district), options)
+
+
+async def with_day(
+    ctx: Context, data: BookingData, rider: Rider, day: date
+) -> BookingData | Reason | DayFull:
     """The draft on this date; a pickup or return time that no longer fits is asked again."""
     district = await district_of(ctx, rider)
     reason = booking.check_day(rider, district, day, ctx.now, ctx.settings.tz)
     if reason is not None:
-        return reason
+        return with_desk_phone(reason, district.desk_phone)
+    full = await room_on(ctx, data, rider, district, day, legs=2 if data.want_return else 1)
+    if full is not None:
+        return full
     changes: dict[str, object] = {"day": day}
     tz = ctx.settings.tz
     if data.pickup_time is not None and booking.check_time(
@@ -381,8 +475,22 @@ async def parse_time(message: Message, ctx: Context, data: BookingData, rider: R
 # the way back
 
 
+WAY_BACK_OR_NOT = N_(
+    "Do you need a ride back the same day? Choose when the car should pick {name} up for the "
+    "way back from {place}, or press «No, one way only»."
+)
+
+
 async def ask_return(ctx: Context, data: BookingData, rider: Rider) -> None:
-    ctx.reply(ctx.t("Do you need a ride back the same day?"), kb.return_keyboard(ctx.t))
+    """The way back and its time in one question: one tap fewer for a round trip."""
+    assert data.day is not None and data.pickup_time is not None
+    district = await district_of(ctx, rider)
+    slots = booking.return_slots(district, data.day, data.pickup_time, ctx.now, ctx.settings.tz)
+    if not slots:
+        ctx.reply(ctx.t("Do you need a ride back the same day?"), kb.return_keyboard(ctx.t))
+        return
+    text = ctx.t(WAY_BACK_OR_NOT, name=rider.full_name, place=data.destination or "")
+    ctx.reply(text, kb.return_times_keyboard(ctx.t, [fmt_time(s) for s in slots]))
 
 
 async def parse_return(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
@@ -395,9 +503,43 @@ async def parse_return(message: Message, ctx: Context, data: BookingData, rider:
                 "no_return_times",
                 N_("There are no pickup times left that day for the way back."),
             )
+        room = await room_on(ctx, data, rider, district, data.day, legs=2)
+        if room is not None:
+            # «No, one way only», or the nearest day with room for both legs, one tap each.
+            options = [ctx.t(kb.RETURN_NO), *room.options[-1:]]
+            if options[-1].startswith(ctx.t(ONE_WAY_ON, day="")):
+                options.pop()
+            ctx.reply(room.text, kb.date_keyboard(ctx.t, options, back=True))
+            return Answered()
         return data.model_copy(update={"want_return": True, "return_time": None})
+    other = dates.parse_day(message.text or "", ctx.today)
+    if other is not None and (message.text or "").strip() == quick_label(ctx, other):
+        # The other date offered because the way back did not fit: both legs on that day.
+        moved = await with_day(
+            ctx, data.model_copy(update={"want_return": True, "return_time": None}), rider, other
+        )
+        if isinstance(moved, DayFull):
+            ctx.reply(moved.text, kb.date_keyboard(ctx.t, moved.options, back=True))
+            return Answered()
+        return moved
     if chosen(ctx.i18n, message.text, kb.RETURN_NO):
         return data.model_copy(update={"want_return": False, "return_time": None})
+    at = booking.parse_time(message.text or "")
+    if at is not None and data.day is not None and data.pickup_time is not None:
+        district = await district_of(ctx, rider)
+        reason = booking.check_return_time(
+            district, data.day, data.pickup_time, at, ctx.now, ctx.settings.tz
+        )
+        if reason is not None:
+            return reason
+        room = await room_on(ctx, data, rider, district, data.day, legs=2)
+        if room is not None:
+            options = [ctx.t(kb.RETURN_NO), *room.options[-1:]]
+            if options[-1].startswith(ctx.t(ONE_WAY_ON, day="")):
+                options.pop()
+            ctx.reply(room.text, kb.date_keyboard(ctx.t, options, back=True))
+            return Answered()
+        return data.model_copy(update={"want_return": True, "return_time": at})
     return None
 
 
@@ -643,7 +785,8 @@ def applies(state: State, data: BookingData, *, going_back: bool) -> bool:
     if state == Booking.pickup_details:
         return not going_back and data.pickup_lat is not None and data.pickup_address is None
     if state == Booking.return_time:
-        return bool(data.want_return)
+        # Chosen at the way-back question already; Back goes to that question.
+        return bool(data.want_return) and data.return_time is None and not going_back
     return True
 
 
@@ -708,39 +851,121 @@ async def begin(ctx: Context, data: BookingData) -> None:
         await leave(ctx, booking.NOT_YOUR_RIDER.render(ctx.t))
         return
     if rider is not None:
-        reason = booking.check_rider(
-            rider, await district_of(ctx, rider), ctx.now, ctx.settings.tz
-        )
+        district = await district_of(ctx, rider)
+        reason = booking.check_rider(rider, district, ctx.now, ctx.settings.tz)
         if reason is not None and not data.several_riders:
-            await leave(ctx, reason.render(ctx.t))
+            await leave(ctx, said(ctx, reason, district))
             return
         if reason is not None:
-            ctx.reply(reason.render(ctx.t))
+            ctx.reply(said(ctx, reason, district))
             data = data.model_copy(update={"rider_id": None})
             rider = None
     target = first_unanswered(data) or Booking.summary
     await go_to(ctx, data, target, rider)
 
 
-async def begin_from_ride(ctx: Context, ride: Ride, *, reverse: bool) -> None:
-    """Book the way back (addresses swapped) or the same ride again: only date and time asked."""
-    data = BookingData(
+async def begin_from_ride(
+    ctx: Context, ride: Ride, *, reverse: bool, way_back: Ride | None = None
+) -> None:
+    """Book the way back (addresses swapped) or the same ride again, its way back included
+    (review B3): only the date is asked, and the time where it no longer fits."""
+    if reverse:
+        data = BookingData(
+            rider_id=ride.rider_id,
+            pickup_address=ride.destination,
+            destination=ride.pickup_address,
+            purpose=ride.purpose,
+            want_return=False,
+            assistant=ride.assistant,
+            companions=ride.companions,
+            wheelchair=ride.wheelchair,
+            comment=ride.comment,
+            return_of=ride.id,
+            editing=True,
+        )
+    else:
+        data = repeated(ctx, ride, way_back)
+    await ctx.fsm.clear()
+    await begin(ctx, data)
+
+
+def repeated(ctx: Context, ride: Ride, way_back: Ride | None) -> BookingData:
+    """Everything of an earlier trip but its date: addresses, purpose, times, the way back,
+    who rides along, wheelchair and comment."""
+    tz = ctx.settings.tz
+    return BookingData(
         rider_id=ride.rider_id,
-        pickup_address=ride.destination if reverse else ride.pickup_address,
-        pickup_lat=None if reverse else ride.pickup_lat,
-        pickup_lon=None if reverse else ride.pickup_lon,
-        destination=ride.pickup_address if reverse else ride.destination,
+        pickup_address=ride.pickup_address,
+        pickup_lat=ride.pickup_lat,
+        pickup_lon=ride.pickup_lon,
+        destination=ride.destination,
         purpose=ride.purpose,
-        want_return=False,
+        pickup_time=ride.pickup_at.astimezone(tz).time().replace(tzinfo=None),
+        want_return=way_back is not None,
+        return_time=(
+            way_back.pickup_at.astimezone(tz).time().replace(tzinfo=None)
+            if way_back is not None
+            else None
+        ),
         assistant=ride.assistant,
         companions=ride.companions,
         wheelchair=ride.wheelchair,
         comment=ride.comment,
-        return_of=ride.id if reverse else None,
         editing=True,
     )
-    await ctx.fsm.clear()
-    await begin(ctx, data)
+
+
+# -- as last time -------------------------------------------------------------------------------
+
+AS_LAST_TIME = N_("As last time: to {place} at {time}")
+AS_LAST_TIME_BACK = N_("As last time: to {place} at {time}, with the way back at {back}")
+
+
+def trip_label(ctx: Context, trip: booking.Trip, riders: list[Rider]) -> str:
+    tz = ctx.settings.tz
+    params = {
+        "place": trip.ride.destination,
+        "time": fmt_time(trip.ride.pickup_at.astimezone(tz).time()),
+    }
+    if trip.way_back is not None:
+        back = fmt_time(trip.way_back.pickup_at.astimezone(tz).time())
+        label = ctx.t(AS_LAST_TIME_BACK, back=back, **params)
+    else:
+        label = ctx.t(AS_LAST_TIME, **params)
+    if len(riders) > 1:
+        rider = next((r for r in riders if r.id == trip.ride.rider_id), None)
+        if rider is not None:
+            label = f"{rider_label(rider, riders)}: {label}"
+    return label
+
+
+async def last_trips(ctx: Context, data: BookingData) -> list[tuple[str, booking.Trip]]:
+    """The first screen of a new booking offers the person's last trips, one tap each."""
+    if data.editing or data.day is not None:
+        return []
+    riders = await booking.riders_for(ctx.session, ctx.person)
+    ids = [r.id for r in riders if data.rider_id in (None, r.id)]
+    trips = await booking.last_trips(ctx.session, ids)
+    return [(trip_label(ctx, trip, riders), trip) for trip in trips]
+
+
+async def picked_trip(ctx: Context, data: BookingData, text: str | None) -> Parsed:
+    """A tapped "as last time": the whole trip carried over, then straight to the date."""
+    value = (text or "").strip()
+    for label, trip in await last_trips(ctx, data):
+        if label != value:
+            continue
+        rider = await booking.rider_for(ctx.session, ctx.person, trip.ride.rider_id)
+        if rider is None:
+            return None
+        district = await district_of(ctx, rider)
+        reason = booking.check_rider(rider, district, ctx.now, ctx.settings.tz)
+        if reason is not None:
+            return with_desk_phone(reason, district.desk_phone)
+        return repeated(ctx, trip.ride, trip.way_back).model_copy(
+            update={"several_riders": data.several_riders}
+        )
+    return None
 
 
 # -- answers ------------------------------------------------------------------------------------
@@ -770,18 +995,32 @@ async def on_answer(message: Message, ctx: Context) -> None:
         assert rider is not None
         await confirm(ctx, data, data.request_key or "", rider)
         return
+    if message.voice or message.audio or message.video_note:
+        district = await district_of(ctx, rider) if rider is not None else None
+        ctx.reply(voice_reply(district.desk_phone if district else None).render(t))
+        ctx.reply(step.hint(ctx, data))
+        return
     if not message.text and not (step.location and message.location):
         ctx.reply(t(NOT_TEXT) + "\n" + step.hint(ctx, data))
         return
-    if rider is None:
+    result: Parsed = None
+    if step.state in (Booking.rider, Booking.pickup):
+        # "As last time" on the first screen: everything but the date carried over.
+        result = await picked_trip(ctx, data, message.text)
+        if isinstance(result, BookingData):
+            await go_to(ctx, result, following(step.state, result), await rider_of(ctx, result))
+            return
+    if result is None and rider is None:
         result = await parse_rider(message, ctx, data, rider)
-    else:
+    elif result is None and rider is not None:
         result = await step.parse(message, ctx, data, rider)
     if result is None:
         ctx.reply(step.hint(ctx, data))
         return
+    if isinstance(result, Answered):
+        return
     if isinstance(result, Reason):
-        ctx.reply(result.render(t))
+        ctx.reply(said(ctx, result, await district_of(ctx, rider) if rider else None))
         return
     if step.state == Booking.rider:
         rider = await rider_of(ctx, result)
@@ -812,7 +1051,7 @@ async def on_calendar(query: CallbackQuery, callback_data: CalendarPick, ctx: Co
                 last=day_text(t, days[-1]),
             )
             if days
-            else NO_DATES.render(t)
+            else said(ctx, NO_DATES, await district_of(ctx, rider))
         )
         ctx.toast(window, alert=True)
         return
@@ -822,8 +1061,11 @@ async def on_calendar(query: CallbackQuery, callback_data: CalendarPick, ctx: Co
         ctx.toast(t(OLD_CALENDAR), alert=True)
         return
     result = await with_day(ctx, data, rider, day)
+    if isinstance(result, DayFull):
+        ctx.reply(result.text, kb.date_keyboard(t, result.options, back=True))
+        return
     if not isinstance(result, BookingData):
-        ctx.toast(result.render(t) if result else t(OLD_CALENDAR), alert=True)
+        ctx.toast(result.render(t), alert=True)
         return
     ctx.edit(query.message, t("Date: {value}", value=day_text(t, day)))
     await go_to(ctx, result, following(Booking.date, result), rider)
@@ -893,7 +1135,8 @@ async def confirm(ctx: Context, data: BookingData, key: str, rider: Rider) -> No
     actor = Actor(kind, ctx.person.telegram_id, ctx.person.display_name)
     result = await booking.create_booking(ctx.session, draft, actor, ctx.now, tz=ctx.settings.tz)
     if result.reason is not None or result.ride is None:
-        reason = result.reason.render(t) if result.reason else t(OUT_OF_DATE)
+        district = await district_of(ctx, rider)
+        reason = said(ctx, result.reason, district) if result.reason else t(OUT_OF_DATE)
         ctx.reply(reason + "\n" + t("Change the request with the buttons under the summary."))
         return
     await ctx.fsm.clear()
@@ -902,7 +1145,7 @@ async def confirm(ctx: Context, data: BookingData, key: str, rider: Rider) -> No
     confirmation = enqueue_message(
         ctx.session,
         chat_id=ctx.person.telegram_id,
-        text=booked_text(ctx, result, rider),
+        text=booked_text(ctx, result, rider, await district_of(ctx, rider)),
         account_id=ctx.person.id,
         keyboard="main_menu",
         ride_id=result.ride.id,
@@ -910,7 +1153,9 @@ async def confirm(ctx: Context, data: BookingData, key: str, rider: Rider) -> No
     ctx.outbox.hurry(confirmation)
 
 
-def booked_text(ctx: Context, result: booking.BookingResult, rider: Rider) -> str:
+def booked_text(
+    ctx: Context, result: booking.BookingResult, rider: Rider, district: District
+) -> str:
     t = ctx.t
     ride = result.ride
     assert ride is not None
@@ -940,11 +1185,13 @@ def booked_text(ctx: Context, result: booking.BookingResult, rider: Rider) -> st
         lines.append(t("Place in the district's queue: {position}.", position=result.position))
     else:
         lines.append(t("State: {state}.", state=t(status_label(ride.status))))
-    lines.append(
-        t(
+    call = Reason(
+        "booked",
+        N_(
             "A dispatcher will assign a car, and we will write to you here. "
-            "Quote the number {number} if you call the dispatcher.",
-            number=ride.number,
-        )
+            "Quote the number {number} if you call the dispatcher."
+        ),
+        {"number": ride.number},
     )
+    lines.append(said(ctx, call, district))
     return "\n".join(lines)

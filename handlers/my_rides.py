@@ -22,6 +22,7 @@ from bot.keyboards.common import BACK, MY_RIDES, main_menu
 from bot.services import booking
 from bot.services.booking_rules import is_late_cancellation, weekday_msg
 from bot.services.dispatch import reason_msgid
+from bot.services.help import voice_reply, with_desk_phone
 from bot.services.i18n_types import Reason
 from bot.services.ride_labels import purpose_label, status_label
 from bot.services.rides import history
@@ -182,11 +183,15 @@ async def on_ride_button(query: CallbackQuery, callback_data: RidePress, ctx: Co
         return
     if callback_data.action == RideAction.CANCEL:
         if not view.can_cancel:
-            ctx.toast(booking.not_cancellable(ride.status).render(t), alert=True)
+            phone = await desk_phone(ctx, ride)
+            refusal = with_desk_phone(booking.not_cancellable(ride.status), phone)
+            ctx.toast(refusal.render(t), alert=True)
             return
         await ask_cancel_reason(ctx, ride)
         return
-    await begin_from_ride(ctx, ride, reverse=callback_data.action == RideAction.RETURN)
+    reverse = callback_data.action == RideAction.RETURN
+    way_back = None if reverse else view.return_ride
+    await begin_from_ride(ctx, ride, reverse=reverse, way_back=way_back)
 
 
 async def ask_cancel_reason(ctx: Context, ride: Ride) -> None:
@@ -206,37 +211,104 @@ async def ask_cancel_reason(ctx: Context, ride: Ride) -> None:
     ctx.reply(text, kb.cancel_reason_keyboard(t))
 
 
+NOT_CANCELLED_YET = N_("Ride №{number} is not cancelled yet. Choose a reason below or type it.")
+OTHER_WAY_BACK = N_(
+    "The way back, ride №{number} on {day} at {time}, is still booked. Cancel it too?"
+)
+OTHER_THERE = N_(
+    "The trip there, ride №{number} on {day} at {time}, is still booked. Cancel it too?"
+)
+OTHER_STAYS = N_("Ride №{number} stays booked: {day} at {time}.")
+OTHER_CANCELLED = N_("Ride №{number} is cancelled too. The dispatcher has been told.")
+OTHER_LEG_HINT = N_("Ride №{number} is still booked. Please press one of the two buttons.")
+LATE = N_("The cancellation was late: less than the district's notice before pickup.")
+
+
+async def desk_phone(ctx: Context, ride: Ride | None) -> str | None:
+    district = await ctx.session.get(District, ride.district_id) if ride is not None else None
+    return district.desk_phone if district is not None else None
+
+
+def leg_when(t: Translator, ride: Ride, tz: tzinfo) -> dict[str, object]:
+    local = ride.pickup_at.astimezone(tz)
+    return {
+        "number": ride.number,
+        "day": f"{t(weekday_msg(local.date()))}, {t.date(local)}",
+        "time": local.strftime("%H:%M"),
+    }
+
+
 @router.message(MyRides.cancel_reason)
 async def on_cancel_reason(message: Message, ctx: Context) -> None:
+    """Every answer says plainly whether the ride is cancelled (review B2)."""
     t, state = ctx.t, ctx.fsm
     data = CancelData.model_validate(await state.get_data())
-    if (message.text or "").strip() in ctx.i18n.variants(BACK):
+    text = (message.text or "").strip()
+    if text in ctx.i18n.variants(kb.KEEP_RIDE) or text in ctx.i18n.variants(BACK):
         await state.clear()
         ctx.reply(t("Ride №{number} is not cancelled.", number=data.ride_id), main_menu(t))
         return
+    if message.voice or message.audio or message.video_note:
+        ride = await ctx.session.get(Ride, data.ride_id)
+        ctx.reply(voice_reply(await desk_phone(ctx, ride)).render(t))
+        ctx.reply(t(NOT_CANCELLED_YET, number=data.ride_id), kb.cancel_reason_keyboard(t))
+        return
     if not message.text:
-        ctx.reply(t("Please choose a reason below or type it."))
+        ctx.reply(t(NOT_CANCELLED_YET, number=data.ride_id), kb.cancel_reason_keyboard(t))
         return
     why = booking.clean_text(message.text)
     if isinstance(why, Reason):
-        ctx.reply(why.render(t))
+        ctx.reply(
+            why.render(t) + "\n" + t(NOT_CANCELLED_YET, number=data.ride_id),
+            kb.cancel_reason_keyboard(t),
+        )
         return
     done = await booking.cancel_ride(ctx.session, ctx.person, data.ride_id, why, ctx.now)
     await state.clear()
+    phone = await desk_phone(ctx, done.ride)
     if done.reason is not None:
-        ctx.reply(done.reason.render(t), main_menu(t))
+        ctx.reply(with_desk_phone(done.reason, phone).render(t), main_menu(t))
         return
     lines = [t("Ride №{number} is cancelled. The dispatcher has been told.", number=data.ride_id)]
     if done.late:
-        lines.append(
-            t("The cancellation was late: less than the district's notice before pickup.")
-        )
-    if done.open_return is not None:
-        lines.append(
-            t(
-                "The way back, ride №{number}, is still booked. Cancel it in “My rides” "
-                "if it is not needed.",
-                number=done.open_return.number,
-            )
-        )
+        lines.append(with_desk_phone(Reason("late", LATE), phone).render(t))
+    other = done.other_leg
+    if other is None:
+        ctx.reply("\n".join(lines), main_menu(t))
+        return
+    question = OTHER_THERE if other.id == (done.ride and done.ride.return_of) else OTHER_WAY_BACK
+    lines.append(t(question, **leg_when(t, other, ctx.settings.tz)))
+    await state.set_state(MyRides.other_leg)
+    await state.set_data(CancelData(ride_id=other.id, why=why).model_dump())
+    ctx.reply("\n".join(lines), kb.other_leg_keyboard(t))
+
+
+@router.message(MyRides.other_leg)
+async def on_other_leg(message: Message, ctx: Context) -> None:
+    """The other half of a round trip: cancelled too, or kept, and the rider is told which."""
+    t, state = ctx.t, ctx.fsm
+    data = CancelData.model_validate(await state.get_data())
+    text = (message.text or "").strip()
+    view = await booking.ride_of(ctx.session, ctx.person, data.ride_id)
+    if view is None:
+        await state.clear()
+        ctx.reply(booking.RIDE_NOT_FOUND.render(t), main_menu(t))
+        return
+    when_params = leg_when(t, view.ride, ctx.settings.tz)
+    if text in ctx.i18n.variants(kb.KEEP_OTHER) or text in ctx.i18n.variants(BACK):
+        await state.clear()
+        ctx.reply(t(OTHER_STAYS, **when_params), main_menu(t))
+        return
+    if text not in ctx.i18n.variants(kb.CANCEL_OTHER_TOO):
+        ctx.reply(t(OTHER_LEG_HINT, number=view.ride.number), kb.other_leg_keyboard(t))
+        return
+    done = await booking.cancel_ride(ctx.session, ctx.person, data.ride_id, data.why, ctx.now)
+    await state.clear()
+    phone = await desk_phone(ctx, view.ride)
+    if done.reason is not None:
+        ctx.reply(with_desk_phone(done.reason, phone).render(t), main_menu(t))
+        return
+    lines = [t(OTHER_CANCELLED, number=view.ride.number)]
+    if done.late:
+        lines.append(with_desk_phone(Reason("late", LATE), phone).render(t))
     ctx.reply("\n".join(lines), main_menu(t))

@@ -27,6 +27,7 @@ from bot.districts import load_districts, sync_districts
 from bot.i18n import I18n, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import SKIP
+from bot.services import booking_rules as br
 from bot.services import registration as reg
 from bot.services.booking import Draft
 from bot.services.crypto import DataKey, seal_iin
@@ -35,7 +36,7 @@ from bot.services.registration import CONSENT_VERSION
 from bot.services.rides import Actor, record_creation
 from bot.settings import Settings
 from bot.sweeps import Sweeps
-from handlers.booking import day_text, party_text
+from handlers.booking import CALENDAR, day_text, party_text, quick_label_for
 from models import (
     Account,
     Dispatcher,
@@ -481,6 +482,17 @@ class Q:
         return self.t("What is the trip for?")
 
     @property
+    def which_day(self) -> str:
+        """The date question's first words (its dates change with the day the test runs)."""
+        return self.t(
+            "Which day? You can book from {first} to {last}. Choose below, or type a date, "
+            "for example: {example}.",
+            first="\x00",
+            last="",
+            example="",
+        ).split("\x00")[0]
+
+    @property
     def calendar(self) -> str:
         return self.t("Or pick a day in the calendar:")
 
@@ -549,8 +561,22 @@ class Booker:
         self.user.send_text(text)
         return await self.user.wait_for(expect)
 
-    async def pick_day(self, index: int = 0) -> date:
-        calendar = await self.user.wait_for(self.q.calendar, after=0)
+    def days(self) -> list[date]:
+        tz = self.bot.settings.tz
+        return br.bookable_dates(br.BookingRules(), datetime.now(tz), tz)
+
+    async def pick_day(self, index: int = 0, expect: str | None = None) -> date:
+        """Tap one of the next days, offered by name («Завтра, 3 декабря», «пятница, …»)."""
+        await self.user.wait_for(self.q.which_day)
+        day = self.days()[index]
+        today = datetime.now(self.bot.settings.tz).date()
+        self.user.tap(quick_label_for(self.t, day, today))
+        await self.user.wait_for(expect or self.q.time(day))
+        return day
+
+    async def pick_in_calendar(self, index: int = 0) -> date:
+        """The calendar comes only when asked for."""
+        calendar = await self.tap(self.t(CALENDAR), self.q.calendar)
         label, day = calendar_days(calendar)[index]
         self.user.press(label, message=calendar)
         await self.user.wait_for(self.q.time(day))
@@ -560,7 +586,7 @@ class Booker:
         """From the pickup question: home, a typed destination, a clinic, the first open day."""
         await self.tap(self.t(kb.HOME), self.q.destination)
         await self.say(destination, self.q.purpose)
-        await self.tap(self.t("Clinic or hospital"), self.q.calendar)
+        await self.tap(self.t("Clinic or hospital"), self.q.which_day)
         return await self.pick_day()
 
     async def one_way_alone(self, name: str, at: str = "10:00") -> Any:

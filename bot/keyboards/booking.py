@@ -36,6 +36,11 @@ WHEELCHAIR_NO = N_("No wheelchair")
 CONFIRM = N_("Confirm the request")
 TOMORROW = N_("Tomorrow")
 
+# The way out of the cancel-reason step names the ride, not "Cancel" (review B2).
+KEEP_RIDE = N_("Don't cancel the ride")
+CANCEL_OTHER_TOO = N_("Yes, cancel it too")
+KEEP_OTHER = N_("No, keep it")
+
 CANCEL_REASONS = (
     N_("Plans changed"),
     N_("Feeling unwell"),
@@ -74,8 +79,11 @@ def choice_keyboard(
     return step_keyboard(t, list(options), back=back)
 
 
-def pickup_keyboard(t: Translator, *, has_home: bool, back: bool) -> ReplyKeyboardMarkup:
-    rows: list[list[KeyboardButton]] = []
+def pickup_keyboard(
+    t: Translator, *, has_home: bool, back: bool, trips: Sequence[str] = ()
+) -> ReplyKeyboardMarkup:
+    """The last trips ("as last time") first, then home, the location pin, Back and Cancel."""
+    rows: list[list[KeyboardButton]] = [[KeyboardButton(text=trip)] for trip in trips]
     if has_home:
         rows.append([KeyboardButton(text=t(HOME))])
     rows.append([KeyboardButton(text=t(SEND_LOCATION), request_location=True)])
@@ -108,6 +116,17 @@ def time_keyboard(t: Translator, slots: Sequence[str]) -> ReplyKeyboardMarkup:
 
 def return_keyboard(t: Translator) -> ReplyKeyboardMarkup:
     return step_keyboard(t, [t(RETURN_YES), t(RETURN_NO)])
+
+
+def return_times_keyboard(t: Translator, slots: Sequence[str]) -> ReplyKeyboardMarkup:
+    """«No, one way only» first, then the times for the way back, four to a row."""
+    rows = [[KeyboardButton(text=t(RETURN_NO))]]
+    rows.extend(
+        [KeyboardButton(text=s) for s in slots[i : i + TIMES_PER_ROW]]
+        for i in range(0, len(slots), TIMES_PER_ROW)
+    )
+    rows.append(_nav(t))
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True)
 
 
 def wheelchair_keyboard(t: Translator, *, profile_says: bool) -> ReplyKeyboardMarkup:
@@ -242,4 +261,12 @@ def ride_actions_keyboard(
 
 
 def cancel_reason_keyboard(t: Translator) -> ReplyKeyboardMarkup:
-    return step_keyboard(t, [t(r) for r in CANCEL_REASONS])
+    """The reasons, then «Don't cancel the ride»: no generic «Cancel» that reads as success."""
+    rows = [[KeyboardButton(text=t(r))] for r in CANCEL_REASONS]
+    rows.append([KeyboardButton(text=t(KEEP_RIDE))])
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True)
+
+
+def other_leg_keyboard(t: Translator) -> ReplyKeyboardMarkup:
+    rows = [[KeyboardButton(text=t(CANCEL_OTHER_TOO))], [KeyboardButton(text=t(KEEP_OTHER))]]
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Final
@@ -32,6 +33,8 @@ MAX_TEXT: Final = 300
 MAX_COMMENT: Final = 300
 RECENT_DESTINATIONS: Final = 5
 RECENT_RIDES: Final = 10
+# "As last time" offers this many earlier trips on the first screen of booking.
+LAST_TRIPS: Final = 3
 RETURN_KEY_SUFFIX: Final = "-back"
 RIDE_CARD: Final = "ride_card"
 
@@ -348,7 +351,8 @@ async def _existing(session: AsyncSession, request_key: str) -> BookingResult | 
     )
 
 
-async def _active_rides(session: AsyncSession, rider_id: int) -> list[br.ExistingRide]:
+async def active_rides(session: AsyncSession, rider_id: int) -> list[br.ExistingRide]:
+    """The rider's open rides, as the daily limit and the other caps count them."""
     rows = await session.scalars(
         select(Ride.pickup_at).where(
             Ride.rider_id == rider_id, Ride.status.in_([s.value for s in OPEN_STATUSES])
@@ -394,7 +398,7 @@ async def create_booking(
     rules = rules_of(district)
     pickup = at_local(draft.day, draft.pickup_time, tz)
     party = {"assistants": int(draft.assistant), "companions": draft.companions}
-    others = await _active_rides(session, rider.id)
+    others = await active_rides(session, rider.id)
     reason = br.check_booking(rules, pickup, now, tz, existing=others, **party)
     if reason is not None:
         return BookingResult(reason=reason)
@@ -561,10 +565,14 @@ async def ride_of(session: AsyncSession, account: Account, ride_id: int) -> Ride
 
 @dataclass(frozen=True)
 class Cancelled:
+    """`other_leg` is the other half of a round trip when it is still booked: the rider is
+    asked about it, so nobody is left at the clinic or fetched for nothing (review B9)."""
+
     ride: Ride | None
     late: bool = False
     open_return: Ride | None = None
     reason: Reason | None = None
+    other_leg: Ride | None = None
 
     @property
     def ok(self) -> bool:
@@ -598,4 +606,50 @@ async def cancel_ride(
         return Cancelled(ride=outcome.ride, reason=not_cancellable(status))
     back = view.return_ride
     open_back = back if back is not None and back.status in OPEN_STATUSES else None
-    return Cancelled(ride=outcome.ride, late=late, open_return=open_back)
+    other = open_back
+    if view.ride.return_of is not None:
+        there = await session.get(Ride, view.ride.return_of, populate_existing=True)
+        if there is not None and there.status in OPEN_STATUSES:
+            other = there
+    return Cancelled(ride=outcome.ride, late=late, open_return=open_back, other_leg=other)
+
+
+@dataclass(frozen=True)
+class Trip:
+    """A ride booked before, with its way back if it had one: what "as last time" repeats."""
+
+    ride: Ride
+    way_back: Ride | None
+
+
+async def last_trips(
+    session: AsyncSession, rider_ids: Sequence[int], *, limit: int = LAST_TRIPS
+) -> list[Trip]:
+    """The riders' latest trips there (not their ways back), newest first, one per route and
+    time: the same trip booked every week is offered once."""
+    if not rider_ids:
+        return []
+    rows = await session.scalars(
+        select(Ride)
+        .where(Ride.rider_id.in_(rider_ids), Ride.return_of.is_(None))
+        .order_by(Ride.created_at.desc(), Ride.id.desc())
+        .limit(limit * 10)
+    )
+    trips: list[Trip] = []
+    seen: set[tuple[object, ...]] = set()
+    for ride in rows:
+        back = await return_ride_of(session, ride.id)
+        key = (
+            ride.rider_id,
+            ride.pickup_address,
+            ride.destination,
+            ride.pickup_at.time(),
+            back.pickup_at.time() if back is not None else None,
+        )
+        if key in seen:
+            continue
+        seen.add(key)
+        trips.append(Trip(ride=ride, way_back=back))
+        if len(trips) == limit:
+            break
+    return trips

@@ -28,6 +28,7 @@ class Booking(StatesGroup):
 
 class MyRides(StatesGroup):
     cancel_reason = State()
+    other_leg = State()  # one leg of a round trip was cancelled: and the other one?
 
 
 class BookingData(BaseModel):
@@ -59,7 +60,10 @@ class BookingData(BaseModel):
 
 
 class CancelData(BaseModel):
+    """The ride being cancelled; at the other-leg question, that leg and the reason given."""
+
     ride_id: int
+    why: str = ""
 
 
 async def load_booking(state: FSMContext) -> BookingData:

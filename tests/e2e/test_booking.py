@@ -6,7 +6,7 @@ tests); from there everything is what a person types and taps.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -17,8 +17,9 @@ from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, BOOK, SKIP
 from bot.services import booking
 from bot.services import booking_rules as br
-from handlers.booking import day_text, party_text
-from models import Account, OutboxMessage
+from bot.services.rides import Actor
+from handlers.booking import CALENDAR, day_text, party_text
+from models import Account, OutboxMessage, utcnow
 from tests.factories import GROUP, HOME, HOSPITAL, Booker, Q, calendar_days, rides, seed_rider
 
 
@@ -43,10 +44,11 @@ async def test_rider_books_a_round_trip(bot: Any, lang: str) -> None:
     assert t(kb.HOME) in user.keyboard_buttons and t(kb.SEND_LOCATION) in user.keyboard_buttons
     assert t(BACK) not in user.keyboard_buttons  # the first question has nowhere to go back to
     day = await booker.to_date(name)
+    # The way back and its time are one question: a round trip is one tap shorter.
     await booker.say("10:00", q.way_back)
-    await booker.tap(t(kb.RETURN_YES), q.way_back_time(name, HOSPITAL))
+    assert user.keyboard_buttons[0] == t(kb.RETURN_NO)
     assert "10:30" not in user.keyboard_buttons and "11:00" in user.keyboard_buttons
-    await booker.say("13:00", q.party(name))
+    await booker.tap("13:00", q.party(name))
     await booker.tap(party_text(t, True, 0), q.wheelchair(name))
     await booker.tap(t(kb.WHEELCHAIR_NO), q.comment)
     summary = await booker.say("Подъезд 2, домофон 15", q.summary)
@@ -180,7 +182,7 @@ async def test_bad_input_keeps_each_step(bot: Any) -> None:
     await booker.say("в гости", t("Please choose one of the buttons below."))
     await booker.tap(t(BACK), q.destination)
     await booker.say(HOSPITAL, q.purpose)
-    await booker.tap(t("Pharmacy"), q.calendar)
+    await booker.tap(t("Pharmacy"), q.which_day)
 
     tz = bot.settings.tz
     now = datetime.now(tz)
@@ -193,12 +195,16 @@ async def test_bad_input_keeps_each_step(bot: Any) -> None:
     refusal = br.check_date(rules, far, now, tz)
     assert refusal is not None and refusal.code == "too_far_ahead"
     await booker.say(far.strftime("%d.%m.%Y"), refusal.render(t))
-    example = (now.date() + timedelta(days=2)).strftime("%d.%m")
+    # Dates in words are understood (review B22), in either language.
+    after_tomorrow = now.date() + timedelta(days=2)
+    await booker.say("послезавтра", q.time(after_tomorrow))
+    await booker.tap(t(BACK), q.which_day)
+    example = after_tomorrow.strftime("%d.%m")
     await booker.say(
-        "послезавтра",
+        "когда-нибудь",
         t("Please type the date as day.month, for example: {example}.", example=example),
     )
-    calendar = await user.wait_for(q.calendar, after=0)
+    calendar = await booker.tap(t(CALENDAR), q.calendar)
     window = br.bookable_dates(rules, now, tz)
     assert [d for _, d in calendar_days(calendar)] == [
         d for d in window if d.month == window[0].month
@@ -210,11 +216,10 @@ async def test_bad_input_keeps_each_step(bot: Any) -> None:
         first=day_text(t, window[0]),
         last=day_text(t, window[-1]),
     )
-    day = await booker.pick_day()
+    day = await booker.pick_in_calendar()
     await booker.say("21:30", br.outside_service_hours(rules).render(t))
     await booker.say("полдень", t("Please type the time as hours:minutes, for example: 09:30."))
     await booker.say("1100", q.way_back)
-    await booker.tap(t(kb.RETURN_YES), q.way_back_time(name, HOSPITAL))
     await booker.say(
         "11:30",
         t(
@@ -328,7 +333,8 @@ async def test_a_calendar_left_on_screen_is_out_of_date(bot: Any) -> None:
     await booker.start(q.pickup(name))
     await booker.tap(t(kb.HOME), q.destination)
     await booker.say(HOSPITAL, q.purpose)
-    calendar = await booker.tap(t("Clinic or hospital"), q.calendar)
+    await booker.tap(t("Clinic or hospital"), q.which_day)
+    calendar = await booker.tap(t(CALENDAR), q.calendar)
     (_, first_day), (label, _) = calendar_days(calendar)[:2]
     await booker.say(first_day.strftime("%d.%m.%Y"), q.time(first_day))
     pressed = user.press(label, message=calendar)
@@ -340,3 +346,68 @@ async def test_a_calendar_left_on_screen_is_out_of_date(bot: Any) -> None:
     assert user.last_message().text == q.time(first_day)
     summary = await booker.one_way_alone(name)
     assert t("Date: {value}", value=day_text(t, first_day)) in summary.text.splitlines()
+
+
+async def test_a_repeat_with_the_way_back_takes_four_actions(bot: Any) -> None:
+    """Issue 13, item 16: main menu → «as last time» → a day → Confirm, the way back kept."""
+    t = bot.app.i18n.translator("kk")
+    q = Q(t)
+    name = "Айгерім Сейітова"
+    user = bot.person(7601, name="Айгерім", lang="kk")
+    rider_id = await seed_rider(bot, name=name, account_tid=7601, lang="kk")
+    booker = Booker(bot, user, t)
+    tz = bot.settings.tz
+    async with bot.sessions() as session:
+        draft = booking.Draft(
+            rider_id=rider_id,
+            pickup_address=HOME,
+            destination=HOSPITAL,
+            purpose="clinic",
+            day=booker.days()[0],
+            pickup_time=time(10, 0),
+            return_time=time(13, 0),
+            wheelchair=True,
+            request_key=booking.new_request_key(),
+        )
+        earlier = await booking.create_booking(
+            session, draft, Actor("rider", 7601, "User 7601"), utcnow(), tz=tz
+        )
+        await session.commit()
+    assert earlier.return_ride is not None
+    await bot.settle()
+    actions = 0
+
+    await booker.start(q.pickup(name))
+    actions += 1
+    as_last_time = t(
+        "As last time: to {place} at {time}, with the way back at {back}",
+        place=HOSPITAL,
+        time="10:00",
+        back="13:00",
+    )
+    assert user.keyboard_buttons[0] == as_last_time
+    await booker.tap(as_last_time, q.which_day)
+    actions += 1
+    day = await booker.pick_day(1, expect=q.summary)
+    actions += 1
+    summary = user.last_message()
+    assert summary is not None
+    for line in (
+        t("Date: {value}", value=day_text(t, day)),
+        t("Pickup time: {value}", value="10:00"),
+        t("Way back: at {value}", value="13:00"),
+        t("Wheelchair: yes"),
+    ):
+        assert line in summary.text.splitlines()
+    way_back = t("The way back is request {number}, at {time}.", number="\x00", time="13:00")
+    await booker.tap(t(kb.CONFIRM), way_back.split("\x00")[0])
+    actions += 1
+    assert actions == 4
+    await bot.settle()
+    made = await rides(bot)
+    assert len(made) == 4
+    there, back = made[2:]
+    assert there.pickup_at.astimezone(tz).date() == day and there.wheelchair
+    assert (
+        back.return_of == there.id and back.pickup_at.astimezone(tz).strftime("%H:%M") == "13:00"
+    )

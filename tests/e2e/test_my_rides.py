@@ -16,6 +16,8 @@ from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, BOOK
 from bot.services import booking
 from bot.services import booking_rules as br
+from bot.services.help import with_desk_phone
+from bot.services.i18n_types import Reason
 from bot.services.ride_labels import status_label
 from bot.services.rides import Actor, record_creation
 from handlers.booking import day_text
@@ -174,17 +176,23 @@ async def test_the_way_back_and_the_same_ride_again_are_prefilled(bot: Any) -> N
     details = await open_ride(user, t, ride, tz)
     assert t("Book the way back") not in details.button_texts  # it has one now
     user.press(t("Book the same ride on another date"), message=details)
-    await booker.pick_day(1)
-    summary = await booker.say("09:00", q.summary)
+    # Everything carried over, its time too: the date is the one answer (review B3, item 16).
+    await booker.pick_day(1, expect=q.summary)
+    summary = user.last_message()
+    assert summary is not None
     lines = summary.text.splitlines()
+    assert t("Pickup time: {value}", value="09:00") in lines
+    assert t("Way back: at {value}", value="14:00") in lines  # the way back comes along
     assert t("From: {value}", value=HOME) in lines and t("To: {value}", value=HOSPITAL) in lines
     assert t("Date: {value}", value=day_text(t, days[1])) in lines
     user.tap(t(kb.CONFIRM))
     await user.wait_for(t("Place in the district's queue: {position}.", position=3))
     await bot.settle()
 
-    first, back, again = await rides(bot)
+    first, back, again, again_back = await rides(bot)
     assert back.return_of == first.id and again.return_of is None
+    assert again_back.return_of == again.id
+    assert again_back.pickup_at.astimezone(tz).strftime("%H:%M") == "14:00"
     assert (back.pickup_address, back.destination) == (HOSPITAL, HOME)
     assert again.pickup_at.astimezone(tz).date() == days[1]
     assert (again.pickup_address, again.destination) == (HOME, HOSPITAL)
@@ -240,7 +248,8 @@ async def test_late_cancellation_is_flagged_and_others_cannot_touch_the_ride(bot
         )
         in question.text
     )
-    user.tap(t(BACK))
+    assert t(BACK) not in user.keyboard_buttons  # no «Cancel» inside cancelling (review B2)
+    user.tap(t(kb.KEEP_RIDE))
     await user.wait_for(t("Ride №{number} is not cancelled.", number=soon.id))
     assert (await db_ride(bot, soon.id)).status == RideStatus.SCHEDULED
 
@@ -253,9 +262,13 @@ async def test_late_cancellation_is_flagged_and_others_cannot_touch_the_ride(bot
     done = await user.wait_for(
         t("Ride №{number} is cancelled. The dispatcher has been told.", number=soon.id)
     )
-    assert t("The cancellation was late: less than the district's notice before pickup.") in (
-        done.text
+    late = with_desk_phone(
+        Reason(
+            "late", "The cancellation was late: less than the district's notice before pickup."
+        ),
+        "+77282241122",
     )
+    assert late.render(t) in done.text  # and whom to call if the car is on its way
     stored = await db_ride(bot, soon.id)
     assert stored.status == RideStatus.CANCELLED and stored.cancelled_late
     assert stored.reason == "Көлік басқа жерде керек болды"
@@ -263,4 +276,5 @@ async def test_late_cancellation_is_flagged_and_others_cannot_touch_the_ride(bot
     # The old "Cancel" button of the details message now says why nothing happens.
     again = user.press(t("Cancel this ride"), message=details)
     answer = await again.answer()
-    assert answer.text == booking.not_cancellable(RideStatus.CANCELLED).render(t)
+    refusal = with_desk_phone(booking.not_cancellable(RideStatus.CANCELLED), "+77282241122")
+    assert answer.text == refusal.render(t)  # with the desk's number to call
