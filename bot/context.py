@@ -194,6 +194,8 @@ class Context:
     topic_id: int | None = None
     user_id: int | None = None
     answer: CallbackAnswer | None = None
+    # What the step reads more than once (the rider a booking is for), read once per update.
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def today(self) -> date:

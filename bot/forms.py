@@ -20,6 +20,7 @@ from aiogram.types import Message
 
 from bot.context import Context
 from bot.i18n import N_
+from bot.services.help import voice_reply
 from bot.services.i18n_types import Reason
 
 D = TypeVar("D")
@@ -36,9 +37,14 @@ class Stay(Generic[D]):
     draft: D
 
 
-Answer: TypeAlias = D | Reason | Stay[D] | None
+class Replied:
+    """The parser has answered already, with buttons of its own (a day that is full, with the
+    days that are not): the question stays, nothing more is said."""
+
+
+Answer: TypeAlias = D | Reason | Stay[D] | Replied | None
 """What a question's parser returns: the updated draft (go on), a Reason (say why and stay),
-`Stay`, or None (not understood: show the hint)."""
+`Stay`, `Replied`, or None (not understood: show the hint)."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +95,19 @@ class Form(ABC, Generic[D]):
     async def intercept(
         self, message: Message, ctx: Context, draft: D, question: Question[D]
     ) -> bool:
-        """A form's own answer before the question's parser (Confirm on a summary); True when
-        handled."""
+        """A form's own answer before everything else (Confirm on a summary, a profile that is
+        no longer the person's); True when handled."""
         return False
+
+    # Whether a refused answer is followed by the question's hint (what to type instead).
+    hint_after_reason = True
+
+    def reason_text(self, ctx: Context, draft: D, reason: Reason) -> str:
+        return reason.render(ctx.t)
+
+    async def desk_phone(self, ctx: Context, draft: D) -> str | None:
+        """The phone a voice message is told to call instead (the district's desk)."""
+        return None
 
     async def lost(self, ctx: Context) -> None:
         """The conversation's state names no question of this form (an old state)."""
@@ -107,17 +123,21 @@ class Form(ABC, Generic[D]):
     async def current(self, ctx: Context) -> Question[D] | None:
         return self.by_state.get(await ctx.fsm.get_state() or "")
 
-    async def answer(self, message: Message, ctx: Context) -> None:
+    async def handle(self, message: Message, ctx: Context) -> None:
         """Every answer to every question of the form."""
         question = await self.current(ctx)
         if question is None:
             await self.lost(ctx)
             return
         draft = await self.load(ctx)
+        if await self.intercept(message, ctx, draft, question):
+            return
         if self.is_back(ctx, message):
             await self.back(ctx, draft, question)
             return
-        if await self.intercept(message, ctx, draft, question):
+        if message.voice or message.audio or message.video_note:
+            phone = await self.desk_phone(ctx, draft)
+            self.explain(ctx, draft, question, voice_reply(phone).render(ctx.t))
             return
         if not acceptable(message, question):
             intro = ctx.t(NOT_TEXT) if question.accepts != "choice" else None
@@ -127,7 +147,13 @@ class Form(ABC, Generic[D]):
         if result is None:
             self.explain(ctx, draft, question, None)
         elif isinstance(result, Reason):
-            self.explain(ctx, draft, question, result.render(ctx.t))
+            text = self.reason_text(ctx, draft, result)
+            if self.hint_after_reason:
+                self.explain(ctx, draft, question, text)
+            else:
+                ctx.reply(text)
+        elif isinstance(result, Replied):
+            return
         elif isinstance(result, Stay):
             await self.save(ctx, result.draft)
             await question.ask(ctx, result.draft)

@@ -29,12 +29,13 @@ from bot.callbacks.booking import (
 )
 from bot.context import Context
 from bot.filters import Button
+from bot.forms import Accepts, Form, Question, Replied
 from bot.i18n import LANGUAGES, N_, I18n, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, BOOK, SKIP, main_menu
 from bot.services import booking, dates, day_limit
 from bot.services.booking_rules import weekday_msg
-from bot.services.help import voice_reply, with_desk_phone
+from bot.services.help import with_desk_phone
 from bot.services.i18n_types import Reason
 from bot.services.outbox import enqueue_message
 from bot.services.ride_labels import PURPOSE_LABELS, purpose_label, status_label
@@ -60,9 +61,14 @@ ALREADY_BOOKED = N_("This request was already sent: ride {number}. Nothing new w
 
 
 async def rider_of(ctx: Context, data: BookingData) -> Rider | None:
+    """The rider the draft is for, if this person may book for them; read once per step."""
     if data.rider_id is None:
         return None
-    return await booking.rider_for(ctx.session, ctx.person, data.rider_id)
+    key = ("booking rider", data.rider_id)
+    if key not in ctx.cache:
+        ctx.cache[key] = await booking.rider_for(ctx.session, ctx.person, data.rider_id)
+    rider: Rider | None = ctx.cache[key]
+    return rider
 
 
 async def district_of(ctx: Context, rider: Rider) -> District:
@@ -89,24 +95,40 @@ def said(ctx: Context, reason: Reason, district: District | None) -> str:
     return with_desk_phone(reason, district.desk_phone if district else None).render(ctx.t)
 
 
-class Answered:
-    """A parser that already answered (with its own buttons): keep the step, say nothing more."""
-
-
 # -- steps --------------------------------------------------------------------------------------
 
-Parsed = BookingData | Reason | Answered | None
-"""A parser returns the updated draft, a Reason (bad input, say why), Answered (it replied
+Answered = Replied
+Parsed = BookingData | Reason | Replied | None
+"""A parser returns the updated draft, a Reason (bad input, say why), Replied (it answered
 itself, with buttons of its own), or None (show the hint)."""
 
+Ask = Callable[[Context, BookingData, Rider], Awaitable[None]]
+Parse = Callable[[Message, Context, BookingData, Rider], Awaitable[Parsed]]
 
-@dataclass(frozen=True)
-class Step:
-    state: State
-    ask: Callable[[Context, BookingData, Rider], Awaitable[None]]
-    parse: Callable[[Message, Context, BookingData, Rider], Awaitable[Parsed]]
-    hint: Callable[[Context, BookingData], str]
-    location: bool = False
+
+def step(
+    state: State,
+    ask: Ask,
+    parse: Parse,
+    hint: Callable[[Context, BookingData], str],
+    accepts: Accepts = "text",
+) -> Question[BookingData]:
+    """A question of the booking form: its ask and parse see the rider the draft is for."""
+
+    async def asked(ctx: Context, data: BookingData) -> None:
+        rider = await rider_of(ctx, data)
+        if rider is None:
+            await ask_rider(ctx, data, None)
+        else:
+            await ask(ctx, data, rider)
+
+    async def parsed(message: Message, ctx: Context, data: BookingData) -> Parsed:
+        rider = await rider_of(ctx, data)
+        if rider is None:
+            return await parse_rider(message, ctx, data, None)
+        return await parse(message, ctx, data, rider)
+
+    return Question(state, asked, parsed, hint, accepts)
 
 
 def pick_hint(ctx: Context, data: BookingData) -> str:
@@ -728,23 +750,23 @@ def summary_hint(ctx: Context, data: BookingData) -> str:
     return ctx.t("Press “Confirm the request”, or a “Change” button under the summary.")
 
 
-STEPS: list[Step] = [
-    Step(Booking.rider, ask_rider, parse_rider, pick_hint),
-    Step(Booking.pickup, ask_pickup, parse_pickup, address_hint, location=True),
-    Step(Booking.pickup_details, ask_pickup_details, parse_pickup_details, address_hint),
-    Step(Booking.destination, ask_destination, parse_destination, address_hint),
-    Step(Booking.purpose, ask_purpose, parse_purpose, pick_hint),
-    Step(Booking.date, ask_date, parse_date, date_hint),
-    Step(Booking.time, ask_time, parse_time, time_hint),
-    Step(Booking.return_trip, ask_return, parse_return, pick_hint),
-    Step(Booking.return_time, ask_return_time, parse_return_time, time_hint),
-    Step(Booking.party, ask_party, parse_party, pick_hint),
-    Step(Booking.wheelchair, ask_wheelchair, parse_wheelchair, pick_hint),
-    Step(Booking.comment, ask_comment, parse_comment, comment_hint),
-    Step(Booking.summary, ask_summary, parse_summary, summary_hint),
+STEPS: list[Question[BookingData]] = [
+    step(Booking.rider, ask_rider, parse_rider, pick_hint),
+    step(Booking.pickup, ask_pickup, parse_pickup, address_hint, "location"),
+    step(Booking.pickup_details, ask_pickup_details, parse_pickup_details, address_hint),
+    step(Booking.destination, ask_destination, parse_destination, address_hint),
+    step(Booking.purpose, ask_purpose, parse_purpose, pick_hint),
+    step(Booking.date, ask_date, parse_date, date_hint),
+    step(Booking.time, ask_time, parse_time, time_hint),
+    step(Booking.return_trip, ask_return, parse_return, pick_hint),
+    step(Booking.return_time, ask_return_time, parse_return_time, time_hint),
+    step(Booking.party, ask_party, parse_party, pick_hint),
+    step(Booking.wheelchair, ask_wheelchair, parse_wheelchair, pick_hint),
+    step(Booking.comment, ask_comment, parse_comment, comment_hint),
+    step(Booking.summary, ask_summary, parse_summary, summary_hint),
 ]
-BY_STATE = {step.state.state: step for step in STEPS}
-ORDER = [step.state for step in STEPS]
+BY_STATE = {question.state.state: question for question in STEPS}
+ORDER = [question.state for question in STEPS]
 
 FIELD_STEPS: dict[SummaryField, State] = {
     SummaryField.RIDER: Booking.rider,
@@ -812,14 +834,9 @@ def previous(state: State, data: BookingData) -> State | None:
     return None
 
 
-async def go_to(ctx: Context, data: BookingData, state: State, rider: Rider | None) -> None:
-    await ctx.fsm.set_state(state)
-    await save_booking(ctx.fsm, data)
-    step = BY_STATE[state.state or ""]
-    if rider is None:
-        await ask_rider(ctx, data, None)
-        return
-    await step.ask(ctx, data, rider)
+async def go_to(ctx: Context, data: BookingData, state: State, rider: Rider | None = None) -> None:
+    """Ask a question of the form (the rider is read from the draft, once per step)."""
+    await FORM.go_to(ctx, data, BY_STATE[state.state or ""])
 
 
 async def leave(ctx: Context, text: str) -> None:
@@ -971,60 +988,83 @@ async def picked_trip(ctx: Context, data: BookingData, text: str | None) -> Pars
 # -- answers ------------------------------------------------------------------------------------
 
 
+class BookingForm(Form[BookingData]):
+    """The booking conversation on the shared engine (`bot.forms`): what is its own is the
+    rider the draft is for, Confirm on the summary, "as last time" on the first screen, and
+    Back, which after a complete request returns to the summary."""
+
+    hint_after_reason = False
+
+    async def load(self, ctx: Context) -> BookingData:
+        return await load_booking(ctx.fsm)
+
+    async def save(self, ctx: Context, draft: BookingData) -> None:
+        await save_booking(ctx.fsm, draft)
+
+    def after(self, draft: BookingData, question: Question[BookingData]) -> Question[BookingData]:
+        return BY_STATE[following(question.state, draft).state or ""]
+
+    def before(
+        self, draft: BookingData, question: Question[BookingData]
+    ) -> Question[BookingData] | None:
+        back = previous(question.state, draft)
+        return BY_STATE[back.state or ""] if back is not None else None
+
+    async def complete(self, ctx: Context, draft: BookingData) -> None:
+        await self.go_to(ctx, draft, BY_STATE[Booking.summary.state or ""])
+
+    async def back_at_start(
+        self, ctx: Context, draft: BookingData, question: Question[BookingData]
+    ) -> None:
+        await leave(ctx, ctx.t("Cancelled. Nothing was saved."))
+
+    async def lost(self, ctx: Context) -> None:
+        await leave(ctx, ctx.t("Main menu."))
+
+    def is_back(self, ctx: Context, message: Message) -> bool:
+        return chosen(ctx.i18n, message.text, BACK)
+
+    def reason_text(self, ctx: Context, draft: BookingData, reason: Reason) -> str:
+        district = ctx.cache.get(("booking district", draft.rider_id))
+        return said(ctx, reason, district)
+
+    async def desk_phone(self, ctx: Context, draft: BookingData) -> str | None:
+        rider = await rider_of(ctx, draft)
+        return (await district_of(ctx, rider)).desk_phone if rider is not None else None
+
+    async def intercept(
+        self, message: Message, ctx: Context, draft: BookingData, question: Question[BookingData]
+    ) -> bool:
+        rider = await rider_of(ctx, draft)
+        if rider is None and question.state != Booking.rider:
+            await leave(ctx, booking.NOT_YOUR_RIDER.render(ctx.t))
+            return True
+        if rider is not None:
+            # For the desk's phone in a refusal (`reason_text`).
+            ctx.cache[("booking district", draft.rider_id)] = await district_of(ctx, rider)
+        if question.state == Booking.summary and chosen(ctx.i18n, message.text, kb.CONFIRM):
+            assert rider is not None
+            await confirm(ctx, draft, draft.request_key or "", rider)
+            return True
+        if question.state in (Booking.rider, Booking.pickup) and message.text:
+            # "As last time" on the first screen: everything but the date carried over.
+            result = await picked_trip(ctx, draft, message.text)
+            if isinstance(result, BookingData):
+                await go_to(ctx, result, following(question.state, result))
+                return True
+            if isinstance(result, Reason):
+                ctx.reply(said(ctx, result, None))
+                return True
+        return False
+
+
+FORM = BookingForm(STEPS)
+
+
 @router.message(StateFilter(Booking))
 async def on_answer(message: Message, ctx: Context) -> None:
     """Every answer of every step: Back, bad input, or the next question."""
-    t, i18n = ctx.t, ctx.i18n
-    data = await load_booking(ctx.fsm)
-    step = BY_STATE.get(await ctx.fsm.get_state() or "")
-    if step is None:
-        await leave(ctx, t("Main menu."))
-        return
-    rider = await rider_of(ctx, data)
-    if rider is None and step.state != Booking.rider:
-        await leave(ctx, booking.NOT_YOUR_RIDER.render(t))
-        return
-    if chosen(i18n, message.text, BACK):
-        back = previous(step.state, data)
-        if back is None:
-            await leave(ctx, t("Cancelled. Nothing was saved."))
-            return
-        await go_to(ctx, data, back, rider)
-        return
-    if step.state == Booking.summary and chosen(i18n, message.text, kb.CONFIRM):
-        assert rider is not None
-        await confirm(ctx, data, data.request_key or "", rider)
-        return
-    if message.voice or message.audio or message.video_note:
-        district = await district_of(ctx, rider) if rider is not None else None
-        ctx.reply(voice_reply(district.desk_phone if district else None).render(t))
-        ctx.reply(step.hint(ctx, data))
-        return
-    if not message.text and not (step.location and message.location):
-        ctx.reply(t(NOT_TEXT) + "\n" + step.hint(ctx, data))
-        return
-    result: Parsed = None
-    if step.state in (Booking.rider, Booking.pickup):
-        # "As last time" on the first screen: everything but the date carried over.
-        result = await picked_trip(ctx, data, message.text)
-        if isinstance(result, BookingData):
-            await go_to(ctx, result, following(step.state, result), await rider_of(ctx, result))
-            return
-    if result is None and rider is None:
-        result = await parse_rider(message, ctx, data, rider)
-    elif result is None and rider is not None:
-        result = await step.parse(message, ctx, data, rider)
-    if result is None:
-        ctx.reply(step.hint(ctx, data))
-        return
-    if isinstance(result, Answered):
-        return
-    if isinstance(result, Reason):
-        ctx.reply(said(ctx, result, await district_of(ctx, rider) if rider else None))
-        return
-    if step.state == Booking.rider:
-        rider = await rider_of(ctx, result)
-    await go_to(ctx, result, following(step.state, result), rider)
+    await FORM.handle(message, ctx)
 
 
 @router.callback_query(Booking.date, CalendarPick.filter())

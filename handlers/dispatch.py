@@ -140,6 +140,9 @@ async def card_pressed(query: CallbackQuery, callback_data: RideAct, ctx: Contex
         )
         ctx.toast(t(NOT_HERE), alert=True)
         return
+    if ride.card_message_id is None and just_posted(message, desk.district):
+        # The sender posted this card and has not recorded it yet: it is the ride's card.
+        ride.card_chat_id, ride.card_message_id = message.chat.id, message.message_id
     if ride.card_message_id != message.message_id or ride.card_chat_id != message.chat.id:
         ctx.toast(t(OUT_OF_DATE), alert=True)
         return
@@ -150,6 +153,16 @@ async def card_pressed(query: CallbackQuery, callback_data: RideAct, ctx: Contex
         await refresh_card(ctx, desk.district, ride)
         return
     await handle_act(ctx, message, callback_data, desk, ride)
+
+
+def just_posted(message: Message, district: District) -> bool:
+    """A message of the bot's own in the district's chat (and topic)."""
+    return (
+        message.chat.id == district.chat_id
+        and message.from_user is not None
+        and message.from_user.is_bot
+        and (district.topic_id is None or message.message_thread_id == district.topic_id)
+    )
 
 
 async def refresh_card(ctx: Context, district: District, ride: Ride) -> None:

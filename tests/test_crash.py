@@ -36,7 +36,7 @@ from bot.keyboards.common import SKIP
 from bot.services.crypto import DataKey, seal_iin
 from bot.services.notifications import SCHEDULED
 from bot.services.ride_labels import PURPOSE_LABELS
-from handlers.booking import PARTY_ALONE
+from handlers.booking import CALENDAR, PARTY_ALONE
 from models import Account, InboundUpdate, Ride, RideEvent, Rider
 from tests.e2e.harness import backlog
 from tests.factories import quick_pacing_env
@@ -282,7 +282,7 @@ async def test_killed_mid_booking_mid_dispatch_and_mid_delivery_then_stopped(
         await rider.wait_for(purpose_question, timeout=15)
         rider.send_text(ru(PURPOSE_LABELS["clinic"]))
         day = (datetime.now(UTC) + timedelta(hours=ZONE_HOURS) + timedelta(days=3)).date()
-        await rider.wait_for(ru("Or pick a day in the calendar:"))
+        await rider.wait_for(lambda m: ru(CALENDAR) in rider.keyboard_buttons)
         rider.send_text(day.strftime("%d.%m"))
         await rider.wait_for(lambda m: "10:00" in rider.keyboard_buttons)
         rider.send_text("10:00")
