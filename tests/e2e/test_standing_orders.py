@@ -12,7 +12,7 @@ the district's share for standing orders. The clock stands still at a Wednesday 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,7 @@ from bot.services.booking_rules import weekday_msg
 from bot.settings import Settings
 from bot.sweeps import Sweeps
 from handlers.booking import day_text, party_text
-from models import District, OrderStatus, Ride, RideStatus, StandingOrder
+from models import Account, District, OrderStatus, Ride, Rider, RideStatus, StandingOrder
 from tests.e2e.harness import BotHarness, running_bot
 from tests.unit.test_dispatch_service import VAN, make_account, make_rider
 
@@ -383,3 +383,101 @@ async def test_an_end_date_past_the_vkk_expiry_is_refused_and_the_card_flags_the
     )
     assert "Айжан Нұрова" in listing.text and ru("waiting for a dispatcher") in listing.text
     assert ru("No rides from standing orders on {date}.", date="03.12.2026") in listing.text
+
+
+async def order_by_service(scene: Scene, **changes: Any) -> int:
+    """A pending Mon/Wed/Fri order of the Russian-speaking rider, made as the chat would."""
+    async with scene.bot.sessions() as session:
+        account = await session.scalar(select(Account).where(Account.telegram_id == RIDER_TG))
+        rider = await session.scalar(select(Rider).where(Rider.account_id == account.id))
+        assert account is not None and rider is not None
+        values: dict[str, Any] = {
+            "rider_id": rider.id,
+            "weekdays": frozenset({1, 3, 5}),
+            "pickup_time": time(7, 30),
+            "return_time": time(12, 0),
+            "pickup_address": "ул. Абая, 1",
+            "destination": "Областная больница",
+            "purpose": "procedure",
+            "first_date": FIRST,
+            "end_date": END,
+        }
+        values.update(changes)
+        result = await so.create_order(
+            session, account, so.OrderDraft(**values), scene.clock.now(), tz=ZONE
+        )
+        assert result.ok and result.order is not None
+        await session.commit()
+        order_id = result.order.id
+    scene.bot.app.outbox_wakeup.set()
+    await scene.bot.settle()
+    return order_id
+
+
+async def test_another_time_is_offered_and_taken_and_a_typed_reason_refuses(bot) -> None:
+    scene = Scene(bot)
+    ru, kk = scene.ru, scene.kk
+    await scene.people()
+    desk = scene.dispatcher
+
+    # Another time: the slot buttons near the asked one; the rider takes 08:30.
+    order_id = await order_by_service(scene)
+    desk.press(ru("Offer another time"), message=scene.card(order_id))
+    await bot.settle()
+    card = scene.card(order_id)
+    assert "08:30" in card.button_texts and ru("Type another time") in card.button_texts
+    answer = desk.press("08:30", message=card)
+    assert (await answer.answer()).text == ru(
+        "Standing order №{number}: the rider is asked about {time}.", number=order_id, time="08:30"
+    )
+    await bot.settle()
+    assert ru("another time offered, waiting for the rider's answer") in scene.card(order_id).text
+    offer = await scene.rider.wait_for(lambda m: "08:30" in m.text and bool(m.buttons), after=0)
+    assert offer.button_texts == [
+        ru("Accept the new time"),
+        ru("Decline: close the standing order"),
+    ]
+    await scene.son.wait_for(lambda m: "08:30" in m.text and bool(m.buttons), after=0)
+    scene.rider.press(ru("Accept the new time"), message=offer)
+    taken = await scene.rider.wait_for(lambda m: "одобрена" in m.text)
+    assert taken.text == ru(
+        "Standing order №{number} is approved with the new time: {times}. The rides are "
+        "booked by themselves; you will see them in /rides.",
+        number=order_id,
+        times=ru("pickup at {time}, way back at {back}", time="08:30", back="12:00"),
+    )
+    await bot.settle()
+    assert offer.buttons == [], "answered: the buttons are gone"
+    async with bot.sessions() as session:
+        order = await session.get(StandingOrder, order_id)
+    assert order is not None and order.status == OrderStatus.APPROVED
+    assert order.pickup_time == time(8, 30)
+    await scene.son.wait_for(lambda m: "08:30" in m.text and "мақұлданды" in m.text, after=0)
+
+    # A reason typed as a plain message in the group after «Other reason».
+    second = await order_by_service(scene, destination="Реабилитационный центр")
+    desk.press(ru("Refuse"), message=scene.card(second))
+    await bot.settle()
+    card = scene.card(second)
+    assert ru("No car is available at that time") in card.button_texts
+    pressed = desk.press(ru("Other reason (type it)"), message=card)
+    hint = await pressed.answer()
+    assert hint.show_alert and hint.text == ru(
+        "Write the reason in this chat as a message, in words."
+    )
+    await bot.settle()
+    assert scene.card(second).button_texts == [ru("Back")]
+    desk.send_text("Нет машины с подъёмником в эти часы", chat=GROUP)
+    await bot.stand_in.wait_for(ru("Standing order №{number} is refused.", number=second), GROUP)
+    await bot.settle()
+    card = scene.card(second)
+    assert ru("Reason: {reason}", reason="Нет машины с подъёмником в эти часы") in card.text
+    refused = await scene.rider.wait_for(lambda m: "Нет машины с подъёмником" in m.text, after=0)
+    assert "отклонена" in refused.text
+    told = await scene.son.wait_for(lambda m: "Нет машины с подъёмником" in m.text, after=0)
+    assert told.text == kk(
+        "Standing order №{number} was refused by the dispatcher. Reason: {reason}.\n"
+        "You can still book each ride in /book.",
+        number=second,
+        reason="Нет машины с подъёмником в эти часы",
+    )
