@@ -389,8 +389,9 @@ async def order_by_service(scene: Scene, **changes: Any) -> int:
     """A pending Mon/Wed/Fri order of the Russian-speaking rider, made as the chat would."""
     async with scene.bot.sessions() as session:
         account = await session.scalar(select(Account).where(Account.telegram_id == RIDER_TG))
+        assert account is not None
         rider = await session.scalar(select(Rider).where(Rider.account_id == account.id))
-        assert account is not None and rider is not None
+        assert rider is not None
         values: dict[str, Any] = {
             "rider_id": rider.id,
             "weekdays": frozenset({1, 3, 5}),
