@@ -25,6 +25,7 @@ from bot.i18n import Translator
 from bot.middlewares import PersonMiddleware
 from bot.services import standing_orders as so
 from bot.services.booking_rules import weekday_msg
+from bot.services.rides import Actor
 from bot.settings import Settings
 from bot.sweeps import Sweeps
 from handlers.booking import day_text, party_text
@@ -482,3 +483,63 @@ async def test_another_time_is_offered_and_taken_and_a_typed_reason_refuses(bot)
         number=second,
         reason="Нет машины с подъёмником в эти часы",
     )
+
+
+async def test_a_new_time_from_a_date_on_and_then_the_end_of_the_order(bot) -> None:
+    scene = Scene(bot)
+    ru = scene.ru
+    await scene.people()
+    order_id = await order_by_service(scene)
+    async with bot.sessions() as session:
+        decided = await so.approve(
+            session, order_id, Actor("dispatcher", 9001, "Айгүл"), scene.clock.now()
+        )
+        assert decided.ok
+        await session.commit()
+    await scene.sweep()
+    in_horizon = [date(2026, 12, 7), date(2026, 12, 9), date(2026, 12, 11), date(2026, 12, 14)]
+    assert standing(await scene.rides()) == once_each(in_horizon)
+
+    # From Monday 14 December on: pickup at 08:00, and no way back.
+    scene.rider.send_text("/rides")
+    listed = await scene.rider.wait_for(lambda m: ru("End the standing order") in m.button_texts)
+    scene.rider.press(ru("Change the time from a date on"), message=listed)
+    await scene.rider.wait_for(
+        ru("From which date on should the new time apply? Choose below or type the date.")
+    )
+    await scene.say(scene.rider, "14.12", "14.12.2026")
+    await scene.say(
+        scene.rider, "08:00", ru("And the way back: at what time should the car come?")
+    )
+    done = await scene.tap(scene.rider, ru("No way back"), "08:00")
+    assert done.text == ru(
+        "Standing order №{number}: from {date} on, {times}. Rides already booked from that "
+        "date are booked again at the new time.",
+        number=order_id,
+        date=day_text(ru, date(2026, 12, 14)),
+        times=ru("pickup at {time}, no way back", time="08:00"),
+    )
+    await bot.settle()
+    rides = await scene.rides()
+    kept = [r for r in rides if r.status != RideStatus.CANCELLED.value]
+    monday = [r for r in kept if r.occurrence_date == date(2026, 12, 14)]
+    assert [(r.leg, r.pickup_at) for r in monday] == [("there", local(date(2026, 12, 14), 8))]
+    assert len([r for r in kept if r.occurrence_date != date(2026, 12, 14)]) == 6, "untouched"
+
+    # The end: asked once more, then every ride that has not started is cancelled.
+    scene.rider.send_text("/rides")
+    listed = await scene.rider.wait_for(lambda m: ru("End the standing order") in m.button_texts)
+    scene.rider.press(ru("End the standing order"), message=listed)
+    confirm = await scene.rider.wait_for(lambda m: ru("Yes, end it") in m.button_texts)
+    scene.rider.press(ru("Yes, end it"), message=confirm)
+    ended = await scene.rider.wait_for(lambda m: "завершена" in m.text)
+    assert ended.text == ru(
+        "Standing order №{number} is ended. Its rides that had not started are cancelled: "
+        "{count}.",
+        number=order_id,
+        count=7,
+    )
+    await bot.settle()
+    assert standing(await scene.rides()) == []
+    assert (await scene.order()).status == OrderStatus.ENDED
+    await scene.son.wait_for(lambda m: "тоқтатылды" in m.text and f"№{order_id}" in m.text)
