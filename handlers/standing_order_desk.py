@@ -49,6 +49,8 @@ TYPE_TIME = N_("Write the other pickup time in this chat as a message, for examp
 TYPE_REASON = N_("Write the reason in this chat as a message, in words.")
 BAD_TIME = N_("Please write the time as 08:30.")
 BAD_REASON = N_("Please write the reason in words, up to 300 characters.")
+# The group's command menu entry for /regular (the menu itself is set at start-up).
+REGULAR_COMMAND = N_("The district's standing orders and tomorrow's rides from them")
 
 
 def refused(t: Translator, order: StandingOrder | None, reason: Reason | None) -> str:

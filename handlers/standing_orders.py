@@ -105,6 +105,12 @@ def date_hint(ctx: Context) -> str:
     return ctx.t(DATE_HINT, example=(ctx.today + timedelta(days=5)).strftime("%d.%m.%Y"))
 
 
+def date_example(ctx: Context) -> str:
+    """The line under a date question: how to type one, without repeating the question."""
+    example = (ctx.today + timedelta(days=5)).strftime("%d.%m.%Y")
+    return ctx.t("For example: {example} or «7 December».", example=example)
+
+
 def date_label(t: Translator, day: date) -> str:
     return day_text(t, day)
 
@@ -382,7 +388,7 @@ async def ask_first_date(ctx: Context, data: OrderData, rider: Rider) -> None:
     ctx.reply(
         t("From which date should the rides start? Choose below or type the date.")
         + "\n"
-        + date_hint(ctx),
+        + date_example(ctx),
         step_keyboard(t, [date_label(t, d) for d in quick]),
     )
 
@@ -963,7 +969,7 @@ async def ask_date(ctx: Context, state: State, data: MyOrderData, question: str)
     await ctx.fsm.set_data(data.model_dump(mode="json"))
     quick = await pickable_dates(ctx, data.order_id)
     ctx.reply(
-        question + "\n" + date_hint(ctx),
+        question + "\n" + date_example(ctx),
         step_keyboard(ctx.t, [date_label(ctx.t, d) for d in quick]),
     )
 
@@ -1078,7 +1084,7 @@ async def on_change_answer(message: Message, ctx: Context) -> None:
                 "after it."
             )
             + "\n"
-            + date_hint(ctx),
+            + date_example(ctx),
             step_keyboard(t),
         )
     elif step == MyOrder.pause_end.state:
