@@ -27,6 +27,8 @@ def get_routers(settings: Settings) -> list[Router]:
         representatives,
         rider_updates,
         setup,
+        standing_order_desk,
+        standing_orders,
         start,
         status,
         verification,
@@ -38,6 +40,8 @@ def get_routers(settings: Settings) -> list[Router]:
         representatives.router,
         booking.router,
         my_rides.router,
+        # After booking and my rides (their commands win in any state), before the fallback.
+        standing_orders.router,
         onboarding.router,
         registration.router,
         verification.router,
@@ -47,6 +51,8 @@ def get_routers(settings: Settings) -> list[Router]:
         admin.router,
         # Before the desk's router: /report as a reply while a reason is awaited is a command.
         reports.router,
+        # Its typed answers are plain messages: before the desk's own router and the fallback.
+        standing_order_desk.router,
         dispatch.router,
         fallback.router,
     ]

@@ -28,6 +28,7 @@ from bot.services.ride_labels import purpose_label, status_label
 from bot.services.rides import history
 from bot.states.booking import CancelData, MyRides
 from handlers.booking import begin_from_ride, party_text
+from handlers.standing_orders import standing_orders_section
 from models import District, Ride, RideEvent, Rider
 
 router = Router(name=__name__)
@@ -82,6 +83,7 @@ async def my_rides(message: Message, ctx: Context) -> None:
 
 async def send_list(ctx: Context) -> None:
     t = ctx.t
+    await standing_orders_section(ctx)
     listing = await booking.rides_of(ctx.session, ctx.person)
     if not listing.upcoming and not listing.recent:
         ctx.reply(t(NO_RIDES), main_menu(t))

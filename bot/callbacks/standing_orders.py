@@ -54,3 +54,26 @@ class MyStandingOrder(CallbackData, prefix="sm1"):
     order: int
     act: MyOrderAct
     arg: int = 0
+
+
+class DraftField(StrEnum):
+    """What a "Change …" button under the standing order's summary asks again."""
+
+    CONFIRM = "ok"
+    RIDER = "ri"
+    DAYS = "dy"
+    TIME = "tm"
+    PICKUP = "pu"
+    DESTINATION = "de"
+    PURPOSE = "pp"
+    DATES = "dt"
+    PARTY = "pa"
+    WHEELCHAIR = "wc"
+    COMMENT = "co"
+
+
+class StandingOrderDraft(CallbackData, prefix="sd1"):
+    """A button of the summary; `key` ties it to the summary it was shown with."""
+
+    field: DraftField
+    key: str

@@ -16,6 +16,7 @@ from bot.i18n import N_, Translator
 from bot.keyboards.registry import outbox_keyboard
 
 BOOK = N_("Book a ride")
+REGULAR = N_("Regular rides")
 MY_RIDES = N_("My rides")
 PROFILE = N_("My profile")
 LANGUAGE = N_("Language")
@@ -51,7 +52,7 @@ def queued_main_menu(t: Translator, _args: dict[str, Any]) -> ReplyKeyboardMarku
 def main_menu(t: Translator) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[
-            [KeyboardButton(text=t(BOOK))],
+            [KeyboardButton(text=t(BOOK)), KeyboardButton(text=t(REGULAR))],
             [KeyboardButton(text=t(MY_RIDES)), KeyboardButton(text=t(PROFILE))],
             [KeyboardButton(text=t(LANGUAGE)), KeyboardButton(text=t(HELP))],
         ],
