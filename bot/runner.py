@@ -17,14 +17,17 @@ from bot.delivery import Limits, OutboxSender
 from bot.districts import load_districts, sync_districts
 from bot.i18n import LANGUAGES, N_, I18n
 from bot.inbox import UpdateWorker, poll_updates
+from bot.keyboards.common import REGULAR
 from bot.migrate import upgrade_async
 from bot.services.crypto import verify_data_key
 from bot.settings import Settings
+from handlers.standing_order_desk import REGULAR_COMMAND
 
 log = logging.getLogger(__name__)
 
 PRIVATE_COMMANDS = (
     ("book", N_("Book a ride")),
+    ("regular", REGULAR),
     ("rides", N_("My rides")),
     ("profile", N_("My profile")),
     ("language", N_("Change language")),
@@ -39,6 +42,7 @@ GROUP_COMMANDS = (
     ("ride", N_("A ride by its number")),
     ("find", N_("Find a rider by phone or name")),
     ("report", N_("The district's report for a month, as files")),
+    ("regular", REGULAR_COMMAND),
 )
 SHUTDOWN_GRACE_SECONDS = 20.0
 

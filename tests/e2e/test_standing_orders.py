@@ -31,7 +31,7 @@ from bot.sweeps import Sweeps
 from handlers.booking import day_text, party_text
 from models import Account, District, OrderStatus, Ride, Rider, RideStatus, StandingOrder
 from tests.e2e.harness import BotHarness, running_bot
-from tests.unit.test_dispatch_service import VAN, make_account, make_rider
+from tests.factories import VAN, make_account, make_rider
 
 GROUP = -1001000000001
 RIDER_TG, SON_TG, KK_RIDER_TG = 7001, 7002, 7003

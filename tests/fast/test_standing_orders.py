@@ -21,8 +21,8 @@ from bot.callbacks.standing_orders import (
 )
 from bot.services import standing_orders as so
 from models import OrderStatus, StandingOrder
+from tests.factories import make_account, make_rider
 from tests.fast.harness import FastBot, fast_bot
-from tests.unit.test_dispatch_service import make_account, make_rider
 
 OWNER, STRANGER, OUTSIDER = 7101, 7109, 8101
 GROUP = -1001000000001
