@@ -45,6 +45,14 @@ ALREADY = N_("Request {number} is already: {state}.")
 TAKEN_BY = N_("Request {number} was already taken by {name}.")
 DONE = N_("Request {number}: {state}.")
 NO_CAR_FITS = N_("No car of the district suits this ride.")
+NO_CARS_AT_ALL = N_(
+    "This district has no cars in the bot yet: the administrator adds them to the districts "
+    "file. Until then, agree the ride by phone, or refuse it."
+)
+TOO_EARLY_TO_MOVE = N_(
+    "Ride №{number} is on {date} at {time}: too early to mark the car as on its way or "
+    "arrived. Press it when the car really leaves; the rider was told nothing."
+)
 CAR_UNFIT = N_("This car can't take this ride.")
 CONFLICT = N_(
     "{car} already has ride {number} at {time}. Press «Assign anyway» if it can manage both."
@@ -177,6 +185,13 @@ async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, rid
         Act.DECLINE_PHONE_CONFIRM: Action.DECLINE,
     }
     if act in simple:
+        if act in (Act.EN_ROUTE, Act.ARRIVED) and dispatch.too_early_to_move(
+            ride.pickup_at, ctx.now
+        ):
+            local = t.local(ride.pickup_at)
+            when = {"date": t.date(local), "time": local.strftime("%H:%M")}
+            ctx.toast(t(TOO_EARLY_TO_MOVE, number=ride.number, **when), alert=True)
+            return
         outcome = await apply(ctx, desk, ride, simple[act])
         if outcome.ok and act is Act.TAKE:
             took = t("You took request {number}. Choose a car on the card.", number=ride.number)
@@ -189,7 +204,8 @@ async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, rid
     elif act is Act.VEHICLES:
         options = await dispatch.vehicle_options(session, ride, desk.district)
         if not options:
-            ctx.toast(t(NO_CAR_FITS), alert=True)
+            none = not await dispatch.has_vehicles(session, desk.district.id)
+            ctx.toast(t(NO_CARS_AT_ALL if none else NO_CAR_FITS), alert=True)
             return
         ctx.edit_markup(card, kb.vehicles_menu(t, ride.id, options, tz))
     elif act in (Act.VEHICLE, Act.VEHICLE_FORCE):

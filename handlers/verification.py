@@ -20,8 +20,9 @@ from bot.keyboards import registration as kb
 from bot.services import dispatch
 from bot.services import registration as reg
 from bot.services.outbox import enqueue_card
+from bot.services.people import rider_circle
 from bot.states.registration import VerificationReason
-from models import District, Verification
+from models import District, Rider, Verification
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type.in_({"group", "supergroup"}))
@@ -33,6 +34,12 @@ GONE = N_("This profile no longer exists.")
 ALREADY = N_("This profile check is already closed: {status}.")
 APPROVED = N_("Approved. The rider is told.")
 REJECTED = N_("Rejected. The rider is told.")
+# The rider has no Telegram of their own (a child, an elderly parent): the people who book for
+# them were told, and the dispatcher must not believe the rider read it.
+APPROVED_REPRESENTATIVE = N_("Approved. The rider's representative is told.")
+REJECTED_REPRESENTATIVE = N_("Rejected. The rider's representative is told.")
+APPROVED_NOBODY = N_("Approved. Nobody could be told in Telegram: please call the rider.")
+REJECTED_NOBODY = N_("Rejected. Nobody could be told in Telegram: please call the rider.")
 TYPE_REASON = N_("Reply to this card with the reason for rejecting, in words.")
 BAD_REASON = N_(
     "Please write the reason in words, up to 300 characters, as a reply to the profile card."
@@ -127,7 +134,17 @@ async def card_pressed(query: CallbackQuery, callback_data: VerifyPress, ctx: Co
         ctx.toast(_closed(t, decision.verification), alert=True)
         return
     await state.clear()
-    ctx.toast(t(APPROVED if approve else REJECTED))
+    ctx.toast(t(await who_was_told(ctx, decision.rider, approve=approve)))
+
+
+async def who_was_told(ctx: Context, rider: Rider | None, *, approve: bool) -> str:
+    """The toast's message id: the rider, their representative, or nobody was told."""
+    if rider is not None and rider.account_id is not None:
+        return APPROVED if approve else REJECTED
+    circle = await rider_circle(ctx.session, rider.id) if rider is not None else []
+    if circle:
+        return APPROVED_REPRESENTATIVE if approve else REJECTED_REPRESENTATIVE
+    return APPROVED_NOBODY if approve else REJECTED_NOBODY
 
 
 @router.message(StateFilter(VerificationReason.typed), F.reply_to_message)

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.dispatch import Act, ProposalAnswer, RideAct
@@ -233,6 +233,18 @@ async def test_a_ride_from_request_to_rating_in_everyones_language(bot) -> None:
     scheduled_ru = await scene.rep.wait_for("Ford Transit", after=0)
     assert "белый" in scheduled_ru.text and "Водитель" in scheduled_ru.text
 
+    # A day ahead, the car can't be on its way yet: the press is refused and nobody is told.
+    early = await scene.press(scene.marat, ru("Car is on its way"), ride_id)
+    assert (await scene.db_ride(ride_id)).status == S.SCHEDULED
+    assert early.text and "ещё рано" in early.text
+    # The day comes: the pickup is half an hour away.
+    async with scene.bot.sessions() as session:
+        await session.execute(
+            update(Ride)
+            .where(Ride.id == ride_id)
+            .values(pickup_at=datetime.now(UTC) + timedelta(minutes=30))
+        )
+        await session.commit()
     await scene.press(scene.marat, ru("Car is on its way"), ride_id)
     assert scene.card(ride_id).text.splitlines()[0] == scene.state_line(ride_id, S.EN_ROUTE)
     await scene.rider.wait_for("жолға шықты", after=0)
