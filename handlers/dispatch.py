@@ -45,10 +45,6 @@ ALREADY = N_("Request {number} is already: {state}.")
 TAKEN_BY = N_("Request {number} was already taken by {name}.")
 DONE = N_("Request {number}: {state}.")
 NO_CAR_FITS = N_("No car of the district suits this ride.")
-NO_CARS_AT_ALL = N_(
-    "This district has no cars in the bot yet: the administrator adds them to the districts "
-    "file. Until then, agree the ride by phone, or refuse it."
-)
 TOO_EARLY_TO_MOVE = N_(
     "Ride №{number} is on {date} at {time}: too early to mark the car as on its way or "
     "arrived. Press it when the car really leaves; the rider was told nothing."
@@ -57,10 +53,15 @@ CAR_UNFIT = N_("This car can't take this ride.")
 CONFLICT = N_(
     "{car} already has ride {number} at {time}. Press «Assign anyway» if it can manage both."
 )
-TYPE_REASON = N_("Reply to this card with the reason, in words.")
-TYPE_TIME_HINT = N_("Reply to this card with the new time, for example 14:30 or 26.11 14:30.")
-BAD_REASON = N_("Please type the reason in words, up to 300 characters, as a reply to the card.")
-BAD_TIME = N_("Please type the time as 14:30 or 26.11 14:30, as a reply to the card.")
+# The dispatcher types the answer as a plain message in the chat, or as a reply to the card:
+# a reply is hard on a phone and with a screen reader (B10).
+TYPE_REASON = N_("Type the reason in words: a message in this chat, or a reply to this card.")
+TYPE_TIME_HINT = N_(
+    "Type the new time, for example 14:30 or 26.11 14:30: a message in this chat, or a reply to "
+    "this card."
+)
+BAD_REASON = N_("Please type the reason in words, up to 300 characters.")
+BAD_TIME = N_("Please type the time as 14:30 or 26.11 14:30.")
 
 TYPED_STATES: dict[Act, State] = {
     Act.REJECT_REASON: DeskInput.reject_reason,
@@ -205,7 +206,7 @@ async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, rid
         options = await dispatch.vehicle_options(session, ride, desk.district)
         if not options:
             none = not await dispatch.has_vehicles(session, desk.district.id)
-            ctx.toast(t(NO_CARS_AT_ALL if none else NO_CAR_FITS), alert=True)
+            ctx.toast(t(ride_card.NO_CARS_AT_ALL if none else NO_CAR_FITS), alert=True)
             return
         ctx.edit_markup(card, kb.vehicles_menu(t, ride.id, options, tz))
     elif act in (Act.VEHICLE, Act.VEHICLE_FORCE):
@@ -283,17 +284,17 @@ async def start_typing(
     ctx.edit_markup(card, kb.back_only(desk.t, ride.id))
 
 
-@router.message(StateFilter(DeskInput), F.reply_to_message)
+@router.message(StateFilter(DeskInput), ~F.text.startswith("/"))
 async def typed_answer(message: Message, ctx: Context) -> None:
-    """A reason or a time typed as a reply to the card the dispatcher chose it on."""
+    """A reason or a time typed by the dispatcher who chose "type it" on a card: a plain message
+    in the chat (or its topic), or a reply to that card. A reply to another message is talk."""
     state = ctx.fsm
     try:
         data = DeskInputData.model_validate(await state.get_data())
     except ValidationError:
         await state.clear()
         return
-    replied = message.reply_to_message
-    if replied is None or replied.message_id != data.card_message_id or message.from_user is None:
+    if message.from_user is None or not answers_the_card(message, data.card_message_id):
         return
     desk, why, t = await find_desk(ctx, message.from_user)
     if desk is None:
@@ -325,6 +326,15 @@ async def typed_answer(message: Message, ctx: Context) -> None:
     await state.clear()
     if not outcome.ok:
         ctx.reply_to(message.message_id, refused_text(t, outcome.ride))
+
+
+def answers_the_card(message: Message, card_message_id: int) -> bool:
+    """A plain message, or a reply to the card. In a forum topic every message "replies" to the
+    topic's first message, which counts as plain."""
+    replied = message.reply_to_message
+    if replied is None or replied.message_id == card_message_id:
+        return True
+    return bool(message.is_topic_message) and replied.message_id == message.message_thread_id
 
 
 # -- commands -------------------------------------------------------------------------------------

@@ -40,10 +40,11 @@ APPROVED_REPRESENTATIVE = N_("Approved. The rider's representative is told.")
 REJECTED_REPRESENTATIVE = N_("Rejected. The rider's representative is told.")
 APPROVED_NOBODY = N_("Approved. Nobody could be told in Telegram: please call the rider.")
 REJECTED_NOBODY = N_("Rejected. Nobody could be told in Telegram: please call the rider.")
-TYPE_REASON = N_("Reply to this card with the reason for rejecting, in words.")
-BAD_REASON = N_(
-    "Please write the reason in words, up to 300 characters, as a reply to the profile card."
+# A plain message in the chat counts as well as a reply to the card (B10).
+TYPE_REASON = N_(
+    "Type the reason for not approving in words: a message in this chat, or a reply to this card."
 )
+BAD_REASON = N_("Please write the reason in words, up to 300 characters.")
 STATUS_WORDS = {
     "approved": N_("approved"),
     "rejected": N_("rejected"),
@@ -147,9 +148,10 @@ async def who_was_told(ctx: Context, rider: Rider | None, *, approve: bool) -> s
     return APPROVED_NOBODY if approve else REJECTED_NOBODY
 
 
-@router.message(StateFilter(VerificationReason.typed), F.reply_to_message)
+@router.message(StateFilter(VerificationReason.typed), ~F.text.startswith("/"))
 async def typed_reason(message: Message, ctx: Context) -> None:
-    """A reason typed as a reply to the card on which the dispatcher chose "another reason"."""
+    """A reason typed by the dispatcher who chose "another reason" on a card: a plain message
+    in the chat, or a reply to that card (a reply to another message is talk, not the reason)."""
     session, state = ctx.session, ctx.fsm
     try:
         data = ReasonData.model_validate(await state.get_data())
@@ -158,8 +160,13 @@ async def typed_reason(message: Message, ctx: Context) -> None:
         return
     replied = message.reply_to_message
     user = message.from_user
-    if replied is None or replied.message_id != data.card_message_id or user is None:
+    if user is None:
         return
+    if replied is not None and replied.message_id != data.card_message_id:
+        # In a forum topic every message "replies" to the topic's first one: that is plain.
+        in_topic = bool(message.is_topic_message)
+        if not (in_topic and replied.message_id == message.message_thread_id):
+            return
     verification = await session.get(Verification, data.verification_id, populate_existing=True)
     district = await session.get(District, verification.district_id) if verification else None
     if verification is None or district is None:

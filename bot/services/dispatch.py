@@ -406,6 +406,11 @@ def card_link(chat_id: int, message_id: int | None, topic_id: int | None = None)
     return f"https://t.me/c/{internal}/{message_id}"
 
 
+def map_link(latitude: float, longitude: float) -> str:
+    """A link any phone opens in its map app, for a pickup given as a location pin."""
+    return f"https://maps.google.com/?q={latitude:.5f},{longitude:.5f}"
+
+
 def split_text(lines: Sequence[str], limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
     """Join lines into as few messages as fit Telegram's limit, breaking only between lines.
 

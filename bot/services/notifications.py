@@ -84,6 +84,26 @@ OTHER_LEG_STANDS = N_(
 )
 MY_RIDES_BUTTON = N_("My rides")
 
+# What the rider's side did, as a new message in the group replying to the card (B18): an edit
+# of the card alone makes no sound, and a busy desk would miss a freed car or a ride to assign.
+RIDER_ROLE = {"rider": N_("the rider"), "representative": N_("the rider's representative")}
+DESK_RIDER_CANCELLED = N_("Ride №{number} ({date} at {time}) was cancelled by {role}, {who}.")
+DESK_RIDER_CANCELLED_CAR = N_(
+    "Ride №{number} ({date} at {time}) was cancelled by {role}, {who}. The car {plate} is free "
+    "at that time."
+)
+DESK_TIME_ACCEPTED = N_(
+    "Ride №{number}: the new time is accepted by {role}, {who}: {date} at {time}. Assign a car "
+    "on the card."
+)
+DESK_TIME_ACCEPTED_CAR = N_(
+    "Ride №{number}: the new time is accepted by {role}, {who}: {date} at {time}. The car "
+    "{plate} stays assigned."
+)
+DESK_TIME_DECLINED = N_(
+    "Ride №{number}: the offered time is declined by {role}, {who}; the ride is cancelled."
+)
+
 
 async def ride_changed(session: AsyncSession, outcome: Outcome, action: Action) -> None:
     """Refresh the ride's card and tell the rider's circle what the change means for them."""
@@ -104,6 +124,43 @@ async def ride_changed(session: AsyncSession, outcome: Outcome, action: Action) 
     await _tell_rider(session, ride, outcome, action, phone)
     if district is not None and action in (Action.REJECT, Action.CANCEL):
         await _other_leg_stands(session, ride, district)
+    if district is not None and action in (Action.RIDER_CANCEL, Action.ACCEPT, Action.DECLINE):
+        await _tell_desk(session, ride, outcome, action, district)
+
+
+async def _tell_desk(
+    session: AsyncSession, ride: Ride, outcome: Outcome, action: Action, district: District
+) -> None:
+    """A new short message replying to the card when the rider's side changed the ride."""
+    event = outcome.event
+    kind = event.actor_kind if event is not None else None
+    if kind not in RIDER_ROLE:
+        return  # the dispatcher pressed "agreed by phone" themselves: they know
+    vehicle = await session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
+    params: dict[str, Any] = {
+        "number": ride.number,
+        "role": {"msgid": RIDER_ROLE[kind]},
+        "who": (event.actor_name if event is not None else None) or "—",
+        **when(ride.pickup_at),
+    }
+    if vehicle is not None:
+        params["plate"] = vehicle.plate
+    if action is Action.RIDER_CANCEL:
+        msgid = DESK_RIDER_CANCELLED_CAR if vehicle is not None else DESK_RIDER_CANCELLED
+    elif action is Action.ACCEPT:
+        msgid = DESK_TIME_ACCEPTED_CAR if ride.status == S.SCHEDULED else DESK_TIME_ACCEPTED
+    else:
+        msgid = DESK_TIME_DECLINED
+    enqueue_message(
+        session,
+        chat_id=district.chat_id,
+        topic_id=district.topic_id,
+        msgid=msgid,
+        params=params,
+        lang=district.language,
+        ride_id=ride.id,
+        reply_to_card=True,
+    )
 
 
 async def _other_leg_stands(session: AsyncSession, ride: Ride, district: District) -> None:

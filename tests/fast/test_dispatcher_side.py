@@ -220,3 +220,81 @@ async def test_a_district_without_cars_says_so(sqlite_url: str, tmp_path: Path) 
         answer = await press(fast, ride, Act.VEHICLES, user=NURLAN)
         assert "ботта әлі бірде-бір көлігі жоқ" in answer
         assert "сәйкес келмейді" not in answer
+
+
+def group_text(fast: FastBot, user_id: int, text: str, reply_to: int | None = None) -> Any:
+    message: dict[str, Any] = {
+        "message_id": next(fast.message_ids),
+        "date": 1_780_000_000,
+        "chat": {"id": GROUP, "type": "supergroup", "title": "Диспетчеры"},
+        "from": {"id": user_id, "is_bot": False, "first_name": "Айгүл"},
+        "text": text,
+    }
+    if reply_to is not None:
+        message["reply_to_message"] = {
+            "message_id": reply_to,
+            "date": 1_780_000_000,
+            "chat": {"id": GROUP, "type": "supergroup", "title": "Диспетчеры"},
+            "from": {"id": 123456, "is_bot": True, "first_name": "Invataxi"},
+            "text": "…",
+        }
+    return {"update_id": next(fast.ids), "message": message}
+
+
+async def test_other_reason_is_taken_as_a_plain_message(sqlite_url: str, tmp_path: Path) -> None:
+    from bot.services.dispatch import REJECT_REASONS
+
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        ride = await seed_ride(fast, status=S.REQUESTED)
+        hint = await press(fast, ride, Act.REJECT_REASON, len(REJECT_REASONS))
+        assert "сообщением в этот чат" in hint
+        # Someone else's chatter, replying to another message, is not the reason.
+        await fast.feed(group_text(fast, AIGUL, "Коллеги, кто на смене?", reply_to=3))
+        assert await status_of(fast, ride.id) == S.REQUESTED
+        await fast.feed(group_text(fast, AIGUL, "Адрес за чертой города"))
+        assert await status_of(fast, ride.id) == S.REJECTED
+        refused = next(t for t in await rider_texts(fast) if "отклон" in t)
+        assert "Адрес за чертой города" in refused
+
+
+async def test_the_riders_answer_to_another_time_is_a_new_message_on_the_card(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from bot.callbacks.dispatch import ProposalAnswer
+
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        ride = await seed_ride(
+            fast,
+            status=S.TIME_PROPOSED,
+            proposed_at=datetime.now(UTC) + timedelta(days=1, hours=2),
+        )
+        await fast.feed(fast.press(RIDER, ProposalAnswer(ride=ride.id, accept=True).pack()))
+        assert await status_of(fast, ride.id) == S.TAKEN
+        async with fast.app.sessions() as session:
+            replies = list(
+                await session.scalars(
+                    select(OutboxMessage).where(
+                        OutboxMessage.chat_id == GROUP,
+                        OutboxMessage.kind == "reply",
+                        OutboxMessage.ride_id == ride.id,
+                    )
+                )
+            )
+        assert len(replies) == 1
+        (said,) = [t for t in await texts_for(fast, GROUP) if f"№{ride.id}" in t]
+        assert "новое время принял пассажир" in said and "Назначьте машину" in said
+
+
+async def test_a_riders_cancellation_tells_the_desk_the_car_is_free(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from bot.services.rides import Action, Actor, change
+
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        ride = await seed_ride(fast, status=S.SCHEDULED, vehicle_id=await first_vehicle(fast))
+        async with fast.app.sessions() as session:
+            await change(session, ride.id, Action.RIDER_CANCEL, Actor("rider", RIDER, "Анна"))
+            await session.commit()
+        (said,) = [t for t in await texts_for(fast, GROUP) if f"№{ride.id}" in t]
+        assert said.startswith(f"Поездку №{ride.id}") and "отменил пассажир: Анна" in said
+        assert "свободна" in said
