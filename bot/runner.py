@@ -142,6 +142,10 @@ async def run_app(app: App, stop: asyncio.Event) -> None:
 
     async def commands() -> None:
         await register_commands(app.bot, app.i18n, settings.default_language)
+        # Plain messages in a dispatcher group reach the bot only with privacy mode off: the
+        # desk's hints say "type it in the chat" only then (handlers/dispatch.py).
+        me = await app.bot.me()
+        app.dp["group_messages_seen"] = bool(me.can_read_all_group_messages)
 
     await until_reachable(commands, stop, api_url)
     if stop.is_set():

@@ -54,12 +54,16 @@ CONFLICT = N_(
     "{car} already has ride {number} at {time}. Press «Assign anyway» if it can manage both."
 )
 # The dispatcher types the answer as a plain message in the chat, or as a reply to the card:
-# a reply is hard on a phone and with a screen reader (B10).
+# a reply is hard on a phone and with a screen reader (B10). Telegram gives a bot plain group
+# messages only with privacy mode off (BotFather /setprivacy) or as a group admin; the hint
+# promises plain messages only when the bot said at start that it reads them.
 TYPE_REASON = N_("Type the reason in words: a message in this chat, or a reply to this card.")
 TYPE_TIME_HINT = N_(
     "Type the new time, for example 14:30 or 26.11 14:30: a message in this chat, or a reply to "
     "this card."
 )
+TYPE_REASON_REPLY = N_("Reply to this card with the reason, in words.")
+TYPE_TIME_REPLY = N_("Reply to this card with the new time, for example 14:30 or 26.11 14:30.")
 BAD_REASON = N_("Please type the reason in words, up to 300 characters.")
 BAD_TIME = N_("Please type the time as 14:30 or 26.11 14:30.")
 
@@ -131,7 +135,14 @@ async def apply(
 
 
 @router.callback_query(RideAct.filter())
-async def card_pressed(query: CallbackQuery, callback_data: RideAct, ctx: Context) -> None:
+async def card_pressed(
+    query: CallbackQuery,
+    callback_data: RideAct,
+    ctx: Context,
+    group_messages_seen: bool = False,
+) -> None:
+    """`group_messages_seen`: the bot reads plain group messages (set at start, see
+    `bot.runner`), so a typed answer need not be a reply."""
     message = query.message
     if not isinstance(message, Message):
         default = ctx.i18n.translator(ctx.settings.default_language)
@@ -157,7 +168,7 @@ async def card_pressed(query: CallbackQuery, callback_data: RideAct, ctx: Contex
         # The card may show an old state (a refresh still queued): make sure it catches up.
         await refresh_card(ctx, desk.district, ride)
         return
-    await handle_act(ctx, message, callback_data, desk, ride)
+    await handle_act(ctx, message, callback_data, desk, ride, plain=group_messages_seen)
 
 
 async def refresh_card(ctx: Context, district: District, ride: Ride) -> None:
@@ -171,7 +182,9 @@ async def refresh_card(ctx: Context, district: District, ride: Ride) -> None:
     )
 
 
-async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, ride: Ride) -> None:
+async def handle_act(
+    ctx: Context, card: Message, data: RideAct, desk: Desk, ride: Ride, *, plain: bool = False
+) -> None:
     """One press on a ride's card. Secondary menus replace the card's buttons in place."""
     session, state = ctx.session, ctx.fsm
     t, act, tz = desk.t, data.act, ctx.settings.tz
@@ -258,11 +271,13 @@ async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, rid
             await apply(ctx, desk, ride, action, reason=codes[data.arg])
             await state.clear()
         elif data.arg == len(codes):  # "other": typed as a reply to the card
-            await start_typing(ctx, card, desk, ride, TYPED_STATES[act], TYPE_REASON)
+            hint = TYPE_REASON if plain else TYPE_REASON_REPLY
+            await start_typing(ctx, card, desk, ride, TYPED_STATES[act], hint)
         else:
             ctx.toast(t(OUT_OF_DATE), alert=True)
     elif act is Act.PROPOSE_TYPED:
-        await start_typing(ctx, card, desk, ride, DeskInput.proposed_time, TYPE_TIME_HINT)
+        hint = TYPE_TIME_HINT if plain else TYPE_TIME_REPLY
+        await start_typing(ctx, card, desk, ride, DeskInput.proposed_time, hint)
     elif act is Act.NO_SHOW:
         confirm = kb.confirm_menu(t, ride.id, Act.NO_SHOW_CONFIRM, kb.CONFIRM_NO_SHOW)
         ctx.edit_markup(card, confirm)
@@ -294,8 +309,11 @@ async def typed_answer(message: Message, ctx: Context) -> None:
     except ValidationError:
         await state.clear()
         return
-    if message.from_user is None or not answers_the_card(message, data.card_message_id):
+    answer = answers_the_card(message, data.card_message_id)
+    if message.from_user is None or answer is None:
         return
+    if answer == "plain" and not message.text:
+        return  # a sticker or photo dropped in the chat is chatter, not an answer
     desk, why, t = await find_desk(ctx, message.from_user)
     if desk is None:
         await state.clear()
@@ -328,13 +346,18 @@ async def typed_answer(message: Message, ctx: Context) -> None:
         ctx.reply_to(message.message_id, refused_text(t, outcome.ride))
 
 
-def answers_the_card(message: Message, card_message_id: int) -> bool:
-    """A plain message, or a reply to the card. In a forum topic every message "replies" to the
-    topic's first message, which counts as plain."""
+def answers_the_card(message: Message, card_message_id: int) -> str | None:
+    """ "card" for a reply to the card, "plain" for a message that replies to nothing, None for a
+    reply to another message (talk). In a forum topic every message "replies" to the topic's
+    first message, which counts as plain."""
     replied = message.reply_to_message
-    if replied is None or replied.message_id == card_message_id:
-        return True
-    return bool(message.is_topic_message) and replied.message_id == message.message_thread_id
+    if replied is None:
+        return "plain"
+    if replied.message_id == card_message_id:
+        return "card"
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        return "plain"
+    return None
 
 
 # -- commands -------------------------------------------------------------------------------------

@@ -40,10 +40,12 @@ APPROVED_REPRESENTATIVE = N_("Approved. The rider's representative is told.")
 REJECTED_REPRESENTATIVE = N_("Rejected. The rider's representative is told.")
 APPROVED_NOBODY = N_("Approved. Nobody could be told in Telegram: please call the rider.")
 REJECTED_NOBODY = N_("Rejected. Nobody could be told in Telegram: please call the rider.")
-# A plain message in the chat counts as well as a reply to the card (B10).
+# A plain message in the chat counts as well as a reply to the card (B10), when the bot reads
+# plain group messages at all (see handlers/dispatch.py).
 TYPE_REASON = N_(
     "Type the reason for not approving in words: a message in this chat, or a reply to this card."
 )
+TYPE_REASON_REPLY = N_("Reply to this card with the reason for rejecting, in words.")
 BAD_REASON = N_("Please write the reason in words, up to 300 characters.")
 STATUS_WORDS = {
     "approved": N_("approved"),
@@ -81,7 +83,12 @@ def _closed(t: Translator, verification: Verification) -> str:
 
 
 @router.callback_query(VerifyPress.filter())
-async def card_pressed(query: CallbackQuery, callback_data: VerifyPress, ctx: Context) -> None:
+async def card_pressed(
+    query: CallbackQuery,
+    callback_data: VerifyPress,
+    ctx: Context,
+    group_messages_seen: bool = False,
+) -> None:
     session, state = ctx.session, ctx.fsm
     verification = await session.get(
         Verification, callback_data.verification, populate_existing=True
@@ -116,7 +123,7 @@ async def card_pressed(query: CallbackQuery, callback_data: VerifyPress, ctx: Co
                 verification_id=verification.id, card_message_id=card.message_id
             ).model_dump()
         )
-        ctx.toast(t(TYPE_REASON), alert=True)
+        ctx.toast(t(TYPE_REASON if group_messages_seen else TYPE_REASON_REPLY), alert=True)
         return
     if action is VerifyAction.REASON and callback_data.arg not in reg.REJECT_REASONS:
         ctx.toast(t(N_("This button is out of date.")), alert=True)
@@ -162,11 +169,12 @@ async def typed_reason(message: Message, ctx: Context) -> None:
     user = message.from_user
     if user is None:
         return
-    if replied is not None and replied.message_id != data.card_message_id:
+    if replied is None or replied.message_id != data.card_message_id:
         # In a forum topic every message "replies" to the topic's first one: that is plain.
-        in_topic = bool(message.is_topic_message)
-        if not (in_topic and replied.message_id == message.message_thread_id):
-            return
+        in_topic = bool(message.is_topic_message) and replied is not None
+        plain = replied is None or (in_topic and replied.message_id == message.message_thread_id)
+        if not plain or not message.text:
+            return  # a reply to something else, or a sticker dropped in the chat: talk
     verification = await session.get(Verification, data.verification_id, populate_existing=True)
     district = await session.get(District, verification.district_id) if verification else None
     if verification is None or district is None:

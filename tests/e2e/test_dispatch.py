@@ -335,7 +335,7 @@ async def test_a_refusal_with_a_typed_reason_reaches_the_rider(bot) -> None:
         },
     )
     warning = await scene.stand_in.wait_for(
-        ru("Please type the reason in words, up to 300 characters, as a reply to the card."), GROUP
+        ru("Please type the reason in words, up to 300 characters."), GROUP
     )
     assert warning.from_bot
     scene.marat.send_text("Адрес за пределами города", chat=GROUP, reply_to=card)
@@ -404,7 +404,11 @@ async def test_another_time_offered_and_declined_cancels_the_ride(bot) -> None:
     )
     await bot.settle()
     assert (await scene.db_ride(ride_id)).status == S.CANCELLED
-    assert scene.group_posts() == 1
+    # The card, and one new message replying to it: an edit alone makes no sound (B18).
+    assert scene.group_posts() == 2
+    declined = scene.stand_in.messages(GROUP)[-1]
+    assert declined.reply_to is not None and declined.reply_to.message_id == card.message_id
+    assert declined.text.startswith(f"Поездка №{ride_id}: предложенное время отклонил пассажир")
 
 
 async def test_an_accepted_time_typed_by_the_dispatcher_goes_back_for_a_car(bot) -> None:
@@ -415,9 +419,7 @@ async def test_an_accepted_time_typed_by_the_dispatcher_goes_back_for_a_car(bot)
     await scene.press(scene.aigul, ru("Type another time"), ride_id)
     card = scene.card(ride_id)
     scene.aigul.send_text("в обед", chat=GROUP, reply_to=card)
-    await scene.stand_in.wait_for(
-        ru("Please type the time as 14:30 or 26.11 14:30, as a reply to the card."), GROUP
-    )
+    await scene.stand_in.wait_for(ru("Please type the time as 14:30 or 26.11 14:30."), GROUP)
     scene.aigul.send_text("14:30", chat=GROUP, reply_to=card)
     await bot.settle()
     assert scene.card(ride_id).text.splitlines()[0] == scene.state_line(ride_id, S.TIME_PROPOSED)
@@ -504,7 +506,11 @@ async def test_outsiders_forged_buttons_and_finished_rides_change_nothing(bot) -
     )
     await bot.settle()
     assert (await scene.db_ride(ride_id)).status == S.CANCELLED
-    assert scene.group_posts() == 1
+    # The card, and the rider's cancellation as a new message replying to it (B18).
+    assert scene.group_posts() == 2
+    cancelled = scene.stand_in.messages(GROUP)[-1]
+    assert cancelled.reply_to is not None and cancelled.reply_to.message_id == card.message_id
+    assert cancelled.text.startswith(f"Поездку №{ride_id}") and "Айгерім" in cancelled.text
 
 
 async def test_a_busy_car_needs_a_second_confirmation(bot) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiogram.methods import AnswerCallbackQuery
 from sqlalchemy import select, update
 
@@ -245,6 +246,7 @@ async def test_other_reason_is_taken_as_a_plain_message(sqlite_url: str, tmp_pat
     from bot.services.dispatch import REJECT_REASONS
 
     async with fast_bot(sqlite_url, tmp_path) as fast:
+        fast.app.dp["group_messages_seen"] = True  # privacy mode off, as getMe said at start
         ride = await seed_ride(fast, status=S.REQUESTED)
         hint = await press(fast, ride, Act.REJECT_REASON, len(REJECT_REASONS))
         assert "сообщением в этот чат" in hint
@@ -298,3 +300,63 @@ async def test_a_riders_cancellation_tells_the_desk_the_car_is_free(
         (said,) = [t for t in await texts_for(fast, GROUP) if f"№{ride.id}" in t]
         assert said.startswith(f"Поездку №{ride.id}") and "отменил пассажир: Анна" in said
         assert "свободна" in said
+
+
+async def test_with_privacy_mode_on_the_hint_asks_for_a_reply(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Telegram would not pass plain messages on: the hint must not promise they count."""
+    from bot.services.dispatch import REJECT_REASONS
+
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        ride = await seed_ride(fast, status=S.REQUESTED)
+        hint = await press(fast, ride, Act.REJECT_REASON, len(REJECT_REASONS))
+        assert hint == "Напишите причину словами — ответом на эту карточку."
+
+
+async def test_a_stale_card_button_is_answered_once(sqlite_url: str, tmp_path: Path) -> None:
+    """Telegram takes one answer per press: a second would fail (B17, the group side)."""
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        ride = await seed_ride(fast, status=S.REQUESTED)
+        data = RideAct(ride=ride.id, act=Act.TAKE).pack()
+        old_card = (ride.card_message_id or 0) - 50  # a card posted before, since replaced
+        for user, chat in ((AIGUL, GROUP), (NURLAN, GROUP), (AIGUL, TEKELI_GROUP)):
+            before = len(fast.api.calls)
+            await fast.feed(group_press(fast, user, chat, old_card, data))
+            answers = [c for c in fast.api.calls[before:] if isinstance(c, AnswerCallbackQuery)]
+            assert len(answers) == 1 and answers[0].show_alert
+        assert await status_of(fast, ride.id) == S.REQUESTED
+
+
+async def approve_toast(fast: FastBot, *, own: bool, representative: bool) -> str:
+    from bot.callbacks.registration import VerifyAction, VerifyPress
+    from models import Verification
+
+    async with fast.app.sessions() as session:
+        account = await make_account(session, RIDER, name="Анна") if own else None
+        rep = await make_account(session, 5002, name="Ольга") if representative else None
+        rider = await make_rider(session, account=account, representative=rep)
+        rider.verification = "pending"
+        check = Verification(rider_id=rider.id, district_id="taldykorgan", card_chat_id=GROUP)
+        session.add(check)
+        await session.commit()
+        check_id = check.id
+    data = VerifyPress(verification=check_id, action=VerifyAction.APPROVE).pack()
+    await fast.feed(group_press(fast, AIGUL, GROUP, 600, data))
+    answers = [c for c in fast.api.calls if isinstance(c, AnswerCallbackQuery)]
+    return answers[-1].text or ""
+
+
+@pytest.mark.parametrize(
+    ("own", "toast"),
+    [
+        (False, "Одобрено. Представителю пассажира сообщено."),
+        (True, "Одобрено. Пассажиру сообщено."),
+    ],
+)
+async def test_approval_says_who_was_told(
+    sqlite_url: str, tmp_path: Path, own: bool, toast: str
+) -> None:
+    """A child or an elderly parent without Telegram was not told: their relative was."""
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        assert await approve_toast(fast, own=own, representative=True) == toast
