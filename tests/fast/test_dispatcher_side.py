@@ -360,3 +360,26 @@ async def test_approval_says_who_was_told(
     """A child or an elderly parent without Telegram was not told: their relative was."""
     async with fast_bot(sqlite_url, tmp_path) as fast:
         assert await approve_toast(fast, own=own, representative=True) == toast
+
+
+async def test_ride_details_show_the_car_and_the_drivers_phone(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from bot.callbacks.booking import RideAction, RidePress
+
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        car = await first_vehicle(fast)
+        assigned = await seed_ride(fast, status=S.SCHEDULED, vehicle_id=car)
+        waiting = await seed_ride(fast, status=S.REQUESTED)
+        for ride in (assigned, waiting):
+            data = RidePress(action=RideAction.OPEN, ride_id=ride.id).pack()
+            await fast.feed(fast.press(RIDER, data))
+        said = [s.text or "" for s in await fast.said(RIDER)]
+        shown = next(t for t in said if t.startswith(f"Поездка №{assigned.id}"))
+        async with fast.app.sessions() as session:
+            vehicle = await session.get(Vehicle, car)
+            assert vehicle is not None
+        assert f"госномер {vehicle.plate}" in shown
+        assert f"Водитель: {vehicle.driver_name}, {vehicle.driver_phone}." in shown
+        other = next(t for t in said if t.startswith(f"Поездка №{waiting.id}"))
+        assert "Водитель" not in other
