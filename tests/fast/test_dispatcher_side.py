@@ -383,3 +383,29 @@ async def test_ride_details_show_the_car_and_the_drivers_phone(
         assert f"Водитель: {vehicle.driver_name}, {vehicle.driver_phone}." in shown
         other = next(t for t in said if t.startswith(f"Поездка №{waiting.id}"))
         assert "Водитель" not in other
+
+
+async def test_a_profile_rejected_with_a_plain_message(sqlite_url: str, tmp_path: Path) -> None:
+    from bot.callbacks.registration import VerifyAction, VerifyPress
+    from models import Verification
+
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        fast.app.dp["group_messages_seen"] = True
+        async with fast.app.sessions() as session:
+            account = await make_account(session, RIDER, name="Анна")
+            rider = await make_rider(session, account=account)
+            rider.verification = "pending"
+            check = Verification(rider_id=rider.id, district_id="taldykorgan", card_chat_id=GROUP)
+            session.add(check)
+            await session.commit()
+            check_id, rider_id = check.id, rider.id
+        typed = VerifyPress(verification=check_id, action=VerifyAction.TYPED).pack()
+        await fast.feed(group_press(fast, AIGUL, GROUP, 600, typed))
+        answers = [c for c in fast.api.calls if isinstance(c, AnswerCallbackQuery)]
+        assert "сообщением в этот чат" in (answers[-1].text or "")
+        await fast.feed(group_text(fast, AIGUL, "Фото заключения ВКК нечитаемое"))
+        async with fast.app.sessions() as session:
+            rider_now = await session.get(Rider, rider_id)
+            assert rider_now is not None and rider_now.verification == "rejected"
+        (told,) = await rider_texts(fast)
+        assert "Фото заключения ВКК нечитаемое" in told
