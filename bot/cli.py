@@ -95,13 +95,17 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     from bot.districts import DistrictsFileError
-    from bot.runner import serve
+    from bot.runner import TokenRefused, serve
     from bot.services.crypto import DataKeyError
+    from bot.settings import TOKEN_HELP
 
     try:
         asyncio.run(serve(settings))
     except (DistrictsFileError, DataKeyError) as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except TokenRefused:
+        print(f"Telegram refused BOT_TOKEN: {TOKEN_HELP}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         pass

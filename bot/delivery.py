@@ -72,6 +72,7 @@ from bot.documents import load_all as load_documents
 from bot.i18n import I18n, Translator
 from bot.keyboards.registry import OUTBOX_KEYBOARDS, OutboxMarkup
 from bot.keyboards.registry import load_all as load_keyboards
+from bot.services.outbox import LOCATION
 from bot.settings import Settings
 from bot.storage.dialect import insert_ignore
 from models import Account, District, OutboxMessage, Ride, SweepRun, Verification, utcnow
@@ -271,6 +272,8 @@ class Request:
     documents: list[Document] | None = None
     # The text is the bot's link opening it with `/start <start_link>` (see `_call`).
     start_link: str | None = None
+    # method "location": (latitude, longitude) of a pin (`bot.services.outbox.enqueue_location`).
+    location: tuple[float, float] | None = None
 
 
 @dataclass
@@ -820,6 +823,8 @@ class OutboxSender:
         payload = row.payload
         if row.kind == DOCUMENT:
             return await self._documents(session, row)
+        if row.kind == LOCATION:
+            return await self._location(session, row)
         if "markup" in payload or "start_link" in payload or row.kind == EDIT:
             # Written by a step (`bot.context.Outbox`): the text is already in the person's
             # language and the buttons are stored as they are.
@@ -868,6 +873,24 @@ class OutboxSender:
             markup=markup,
             reply_to=reply_to,
             entities=entities,
+        )
+
+    async def _location(self, session: AsyncSession, row: OutboxMessage) -> Request:
+        """A pin, replying to the ride's card when the card is in that chat."""
+        reply_to = None
+        if row.ride_id is not None:
+            ride = await session.get(Ride, row.ride_id)
+            if ride is not None and ride.card_chat_id == row.chat_id:
+                reply_to = ride.card_message_id or None
+        return Request(
+            method="location",
+            chat_id=row.chat_id,
+            topic_id=row.topic_id,
+            message_id=None,
+            text=None,
+            markup=None,
+            reply_to=reply_to,
+            location=(float(row.payload["latitude"]), float(row.payload["longitude"])),
         )
 
     async def _documents(self, session: AsyncSession, row: OutboxMessage) -> Request | str | None:
@@ -951,6 +974,18 @@ class OutboxSender:
             if request.reply_to
             else None
         )
+        if request.method == "location":
+            assert request.location is not None
+            latitude, longitude = request.location
+            pin = await self.bot.send_location(
+                chat_id=request.chat_id,
+                message_thread_id=request.topic_id,
+                latitude=latitude,
+                longitude=longitude,
+                reply_parameters=reply,
+                request_timeout=REQUEST_TIMEOUT,
+            )
+            return pin.message_id
         text = request.text
         if request.start_link is not None:
             # aiogram keeps the answer of getMe: Telegram is asked once per process.

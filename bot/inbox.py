@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -463,6 +464,16 @@ async def tell_failed(session: AsyncSession, raw: Mapping[str, Any]) -> bool:
     return True
 
 
+def api_url(bot: Bot) -> str:
+    """The Bot API server's address as the settings give it (no token in it: it goes to logs)."""
+    return bot.session.api.base.removesuffix("/bot{token}/{method}")
+
+
+# Waits between getUpdates attempts while they fail: 1, 2, 4 ... 30 s.
+POLL_BACKOFF_FIRST = 1.0
+POLL_BACKOFF_MAX = 30.0
+
+
 async def poll_updates(
     bot: Bot,
     sessions: async_sessionmaker[AsyncSession],
@@ -474,7 +485,8 @@ async def poll_updates(
     from aiogram.methods import GetUpdates
 
     offset: int | None = None
-    backoff = 1.0
+    backoff = POLL_BACKOFF_FIRST
+    failing_since: float | None = None
     while not stop.is_set():
         try:
             updates = await bot(
@@ -484,11 +496,27 @@ async def poll_updates(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("getUpdates failed: %s", type(exc).__name__)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            # One line when Telegram goes away and one when it is back, not one per attempt.
+            if failing_since is None:
+                failing_since = time.monotonic()
+                log.warning(
+                    "Telegram unreachable at %s: %s; retrying with backoff up to %ds",
+                    api_url(bot),
+                    type(exc).__name__,
+                    int(POLL_BACKOFF_MAX),
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, POLL_BACKOFF_MAX)
             continue
-        backoff = 1.0
+        if failing_since is not None:
+            log.info(
+                "Telegram reachable again at %s after %ds",
+                api_url(bot),
+                int(time.monotonic() - failing_since),
+            )
+            failing_since = None
+        backoff = POLL_BACKOFF_FIRST
         if not updates:
             continue
         raw = [u.model_dump(mode="json", exclude_none=True, by_alias=True) for u in updates]
@@ -498,7 +526,7 @@ async def poll_updates(
             # Not stored, so not confirmed: the next getUpdates returns the same updates.
             log.error("storing updates failed: %s", type(exc).__name__)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
+            backoff = min(backoff * 2, POLL_BACKOFF_MAX)
             continue
         offset = max(u.update_id for u in updates) + 1
         on_stored.set()

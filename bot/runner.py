@@ -7,8 +7,14 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramNetworkError,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.types import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats
 
 from bot.app import App, create_app
@@ -45,6 +51,43 @@ GROUP_COMMANDS = (
     ("regular", REGULAR_COMMAND),
 )
 SHUTDOWN_GRACE_SECONDS = 20.0
+# Waits between attempts while Telegram can't be reached: 1, 2, 4 ... then once a minute.
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 60.0
+
+T = TypeVar("T")
+
+
+class TokenRefused(Exception):
+    """Telegram answered, and refused BOT_TOKEN: waiting will not help, the token must change."""
+
+
+async def until_reachable(
+    call: Callable[[], Awaitable[T]], stop: asyncio.Event, api_url: str
+) -> T | None:
+    """Run a start-up call to Telegram, retrying while Telegram can't be reached.
+
+    A network blip or a Telegram outage at start is not the administrator's mistake: one
+    warning per attempt, then a retry after 1, 2, 4 ... 60 s. A refused token is, and retrying
+    can't fix it: `TokenRefused`. Returns None when `stop` is set before the call succeeded.
+    """
+    delay = RETRY_FIRST_SECONDS
+    while not stop.is_set():
+        try:
+            return await call()
+        except TelegramUnauthorizedError as exc:
+            raise TokenRefused(str(exc)) from None
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            log.warning(
+                "Telegram unreachable at %s: %s; retrying in %ds",
+                api_url,
+                type(exc).__name__,
+                int(delay),
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, RETRY_MAX_SECONDS)
+    return None
 
 
 async def register_commands(bot: Bot, i18n: I18n, default_language: str) -> None:
@@ -99,7 +142,18 @@ async def run_app(app: App, stop: asyncio.Event) -> None:
     from bot.sweeps import start_sweeps
 
     settings = app.settings
-    await register_commands(app.bot, app.i18n, settings.default_language)
+    api_url = settings.telegram_api_url
+
+    async def commands() -> None:
+        await register_commands(app.bot, app.i18n, settings.default_language)
+        # Plain messages in a dispatcher group reach the bot only with privacy mode off: the
+        # desk's hints say "type it in the chat" only then (handlers/dispatch.py).
+        me = await app.bot.me()
+        app.dp["group_messages_seen"] = bool(me.can_read_all_group_messages)
+
+    await until_reachable(commands, stop, api_url)
+    if stop.is_set():
+        return
     worker = UpdateWorker(
         app.dp, app.bot, app.sessions, app.owner, on_enqueue=app.outbox_wakeup.set
     )
@@ -119,9 +173,19 @@ async def run_app(app: App, stop: asyncio.Event) -> None:
     if settings.webhook_url:
         from bot.webhook import start_webhook
 
-        web_cleanup = await start_webhook(app, allowed, worker.wakeup)
+        async def listen() -> Callable[[], Awaitable[None]]:
+            return await start_webhook(app, allowed, worker.wakeup)
+
+        web_cleanup = await until_reachable(listen, stop, api_url)
+        if web_cleanup is None:
+            return
     else:
-        await app.bot.delete_webhook(drop_pending_updates=False)
+
+        async def no_webhook() -> bool:
+            return await app.bot.delete_webhook(drop_pending_updates=False)
+
+        if await until_reachable(no_webhook, stop, api_url) is None:
+            return
         receivers.append(
             asyncio.create_task(
                 poll_updates(app.bot, app.sessions, allowed, receive_stop, worker.wakeup)

@@ -45,14 +45,27 @@ ALREADY = N_("Request {number} is already: {state}.")
 TAKEN_BY = N_("Request {number} was already taken by {name}.")
 DONE = N_("Request {number}: {state}.")
 NO_CAR_FITS = N_("No car of the district suits this ride.")
+TOO_EARLY_TO_MOVE = N_(
+    "Ride №{number} is on {date} at {time}: too early to mark the car as on its way or "
+    "arrived. Press it when the car really leaves; the rider was told nothing."
+)
 CAR_UNFIT = N_("This car can't take this ride.")
 CONFLICT = N_(
     "{car} already has ride {number} at {time}. Press «Assign anyway» if it can manage both."
 )
-TYPE_REASON = N_("Reply to this card with the reason, in words.")
-TYPE_TIME_HINT = N_("Reply to this card with the new time, for example 14:30 or 26.11 14:30.")
-BAD_REASON = N_("Please type the reason in words, up to 300 characters, as a reply to the card.")
-BAD_TIME = N_("Please type the time as 14:30 or 26.11 14:30, as a reply to the card.")
+# The dispatcher types the answer as a plain message in the chat, or as a reply to the card:
+# a reply is hard on a phone and with a screen reader (B10). Telegram gives a bot plain group
+# messages only with privacy mode off (BotFather /setprivacy) or as a group admin; the hint
+# promises plain messages only when the bot said at start that it reads them.
+TYPE_REASON = N_("Type the reason in words: a message in this chat, or a reply to this card.")
+TYPE_TIME_HINT = N_(
+    "Type the new time, for example 14:30 or 26.11 14:30: a message in this chat, or a reply to "
+    "this card."
+)
+TYPE_REASON_REPLY = N_("Reply to this card with the reason, in words.")
+TYPE_TIME_REPLY = N_("Reply to this card with the new time, for example 14:30 or 26.11 14:30.")
+BAD_REASON = N_("Please type the reason in words, up to 300 characters.")
+BAD_TIME = N_("Please type the time as 14:30 or 26.11 14:30.")
 
 TYPED_STATES: dict[Act, State] = {
     Act.REJECT_REASON: DeskInput.reject_reason,
@@ -123,7 +136,14 @@ async def apply(
 
 
 @router.callback_query(RideAct.filter())
-async def card_pressed(query: CallbackQuery, callback_data: RideAct, ctx: Context) -> None:
+async def card_pressed(
+    query: CallbackQuery,
+    callback_data: RideAct,
+    ctx: Context,
+    group_messages_seen: bool = False,
+) -> None:
+    """`group_messages_seen`: the bot reads plain group messages (set at start, see
+    `bot.runner`), so a typed answer need not be a reply."""
     message = query.message
     if not isinstance(message, Message):
         default = ctx.i18n.translator(ctx.settings.default_language)
@@ -152,7 +172,7 @@ async def card_pressed(query: CallbackQuery, callback_data: RideAct, ctx: Contex
         # The card may show an old state (a refresh still queued): make sure it catches up.
         await refresh_card(ctx, desk.district, ride)
         return
-    await handle_act(ctx, message, callback_data, desk, ride)
+    await handle_act(ctx, message, callback_data, desk, ride, plain=group_messages_seen)
 
 
 def just_posted(message: Message, district: District) -> bool:
@@ -176,7 +196,9 @@ async def refresh_card(ctx: Context, district: District, ride: Ride) -> None:
     )
 
 
-async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, ride: Ride) -> None:
+async def handle_act(
+    ctx: Context, card: Message, data: RideAct, desk: Desk, ride: Ride, *, plain: bool = False
+) -> None:
     """One press on a ride's card. Secondary menus replace the card's buttons in place."""
     session, state = ctx.session, ctx.fsm
     t, act, tz = desk.t, data.act, ctx.settings.tz
@@ -191,6 +213,13 @@ async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, rid
         Act.DECLINE_PHONE_CONFIRM: Action.DECLINE,
     }
     if act in simple:
+        if act in (Act.EN_ROUTE, Act.ARRIVED) and dispatch.too_early_to_move(
+            ride.pickup_at, ctx.now
+        ):
+            local = t.local(ride.pickup_at)
+            when = {"date": t.date(local), "time": local.strftime("%H:%M")}
+            ctx.toast(t(TOO_EARLY_TO_MOVE, number=ride.number, **when), alert=True)
+            return
         outcome = await apply(ctx, desk, ride, simple[act])
         if outcome.ok and act is Act.TAKE:
             took = t("You took request {number}. Choose a car on the card.", number=ride.number)
@@ -203,7 +232,8 @@ async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, rid
     elif act is Act.VEHICLES:
         options = await dispatch.vehicle_options(session, ride, desk.district)
         if not options:
-            ctx.toast(t(NO_CAR_FITS), alert=True)
+            none = not await dispatch.has_vehicles(session, desk.district.id)
+            ctx.toast(t(ride_card.NO_CARS_AT_ALL if none else NO_CAR_FITS), alert=True)
             return
         ctx.edit_markup(card, kb.vehicles_menu(t, ride.id, options, tz))
     elif act in (Act.VEHICLE, Act.VEHICLE_FORCE):
@@ -255,11 +285,13 @@ async def handle_act(ctx: Context, card: Message, data: RideAct, desk: Desk, rid
             await apply(ctx, desk, ride, action, reason=codes[data.arg])
             await state.clear()
         elif data.arg == len(codes):  # "other": typed as a reply to the card
-            await start_typing(ctx, card, desk, ride, TYPED_STATES[act], TYPE_REASON)
+            hint = TYPE_REASON if plain else TYPE_REASON_REPLY
+            await start_typing(ctx, card, desk, ride, TYPED_STATES[act], hint)
         else:
             ctx.toast(t(OUT_OF_DATE), alert=True)
     elif act is Act.PROPOSE_TYPED:
-        await start_typing(ctx, card, desk, ride, DeskInput.proposed_time, TYPE_TIME_HINT)
+        hint = TYPE_TIME_HINT if plain else TYPE_TIME_REPLY
+        await start_typing(ctx, card, desk, ride, DeskInput.proposed_time, hint)
     elif act is Act.NO_SHOW:
         confirm = kb.confirm_menu(t, ride.id, Act.NO_SHOW_CONFIRM, kb.CONFIRM_NO_SHOW)
         ctx.edit_markup(card, confirm)
@@ -281,18 +313,21 @@ async def start_typing(
     ctx.edit_markup(card, kb.back_only(desk.t, ride.id))
 
 
-@router.message(StateFilter(DeskInput), F.reply_to_message)
+@router.message(StateFilter(DeskInput), ~F.text.startswith("/"))
 async def typed_answer(message: Message, ctx: Context) -> None:
-    """A reason or a time typed as a reply to the card the dispatcher chose it on."""
+    """A reason or a time typed by the dispatcher who chose "type it" on a card: a plain message
+    in the chat (or its topic), or a reply to that card. A reply to another message is talk."""
     state = ctx.fsm
     try:
         data = DeskInputData.model_validate(await state.get_data())
     except ValidationError:
         await state.clear()
         return
-    replied = message.reply_to_message
-    if replied is None or replied.message_id != data.card_message_id or message.from_user is None:
+    answer = answers_the_card(message, data.card_message_id)
+    if message.from_user is None or answer is None:
         return
+    if answer == "plain" and not message.text:
+        return  # a sticker or photo dropped in the chat is chatter, not an answer
     desk, why, t = await find_desk(ctx, message.from_user)
     if desk is None:
         await state.clear()
@@ -323,6 +358,20 @@ async def typed_answer(message: Message, ctx: Context) -> None:
     await state.clear()
     if not outcome.ok:
         ctx.reply_to(message.message_id, refused_text(t, outcome.ride))
+
+
+def answers_the_card(message: Message, card_message_id: int) -> str | None:
+    """ "card" for a reply to the card, "plain" for a message that replies to nothing, None for a
+    reply to another message (talk). In a forum topic every message "replies" to the topic's
+    first message, which counts as plain."""
+    replied = message.reply_to_message
+    if replied is None:
+        return "plain"
+    if replied.message_id == card_message_id:
+        return "card"
+    if message.is_topic_message and replied.message_id == message.message_thread_id:
+        return "plain"
+    return None
 
 
 # -- commands -------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from bot.services.rides import history
 from bot.states.booking import CancelData, MyRides
 from handlers.booking import begin_from_ride, party_text
 from handlers.standing_orders import standing_orders_section
-from models import District, Ride, RideEvent, Rider
+from models import District, Ride, RideEvent, Rider, RideStatus, Vehicle
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -132,8 +132,24 @@ def history_lines(t: Translator, events: list[RideEvent], tz: tzinfo) -> list[st
     return lines
 
 
+# States in which the ride has its car: the details show the car, the driver and the phone.
+WITH_CAR = frozenset(
+    {
+        RideStatus.SCHEDULED,
+        RideStatus.EN_ROUTE,
+        RideStatus.ARRIVED,
+        RideStatus.ON_BOARD,
+        RideStatus.COMPLETED,
+    }
+)
+
+
 def details_text(
-    t: Translator, view: booking.RideView, events: list[RideEvent], tz: tzinfo
+    t: Translator,
+    view: booking.RideView,
+    events: list[RideEvent],
+    tz: tzinfo,
+    vehicle: Vehicle | None = None,
 ) -> str:
     ride = view.ride
     lines = [
@@ -149,6 +165,18 @@ def details_text(
     ]
     if ride.comment:
         lines.append(t("Comment: {value}", value=ride.comment))
+    if vehicle is not None and ride.status in WITH_CAR:
+        # B20: who is coming and whom to call, without scrolling back to the confirmation.
+        lines.append(
+            t(
+                "Car: {make}, {colour}, number plate {plate}. Driver: {driver}, {driver_phone}.",
+                make=vehicle.make,
+                colour=vehicle.colour_kk if t.lang == "kk" else vehicle.colour_ru,
+                plate=vehicle.plate,
+                driver=vehicle.driver_name,
+                driver_phone=vehicle.driver_phone,
+            )
+        )
     if ride.return_of is not None:
         lines.append(t("This is the way back of ride №{number}.", number=ride.return_of))
     if view.return_ride is not None:
@@ -177,7 +205,13 @@ async def on_ride_button(query: CallbackQuery, callback_data: RidePress, ctx: Co
         events = await history(ctx.session, ride.id)
         can_return = ride.return_of is None and view.return_ride is None
         ctx.reply(
-            details_text(t, view, events, ctx.settings.tz),
+            details_text(
+                t,
+                view,
+                events,
+                ctx.settings.tz,
+                await ctx.session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None,
+            ),
             kb.ride_actions_keyboard(
                 t, ride.id, can_cancel=view.can_cancel, can_return=can_return
             ),

@@ -20,8 +20,9 @@ from bot.keyboards import registration as kb
 from bot.services import dispatch
 from bot.services import registration as reg
 from bot.services.outbox import enqueue_card
+from bot.services.people import rider_circle
 from bot.states.registration import VerificationReason
-from models import District, Verification
+from models import District, Rider, Verification
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type.in_({"group", "supergroup"}))
@@ -33,10 +34,19 @@ GONE = N_("This profile no longer exists.")
 ALREADY = N_("This profile check is already closed: {status}.")
 APPROVED = N_("Approved. The rider is told.")
 REJECTED = N_("Rejected. The rider is told.")
-TYPE_REASON = N_("Reply to this card with the reason for rejecting, in words.")
-BAD_REASON = N_(
-    "Please write the reason in words, up to 300 characters, as a reply to the profile card."
+# The rider has no Telegram of their own (a child, an elderly parent): the people who book for
+# them were told, and the dispatcher must not believe the rider read it.
+APPROVED_REPRESENTATIVE = N_("Approved. The rider's representative is told.")
+REJECTED_REPRESENTATIVE = N_("Rejected. The rider's representative is told.")
+APPROVED_NOBODY = N_("Approved. Nobody could be told in Telegram: please call the rider.")
+REJECTED_NOBODY = N_("Rejected. Nobody could be told in Telegram: please call the rider.")
+# A plain message in the chat counts as well as a reply to the card (B10), when the bot reads
+# plain group messages at all (see handlers/dispatch.py).
+TYPE_REASON = N_(
+    "Type the reason for not approving in words: a message in this chat, or a reply to this card."
 )
+TYPE_REASON_REPLY = N_("Reply to this card with the reason for rejecting, in words.")
+BAD_REASON = N_("Please write the reason in words, up to 300 characters.")
 STATUS_WORDS = {
     "approved": N_("approved"),
     "rejected": N_("rejected"),
@@ -73,7 +83,12 @@ def _closed(t: Translator, verification: Verification) -> str:
 
 
 @router.callback_query(VerifyPress.filter())
-async def card_pressed(query: CallbackQuery, callback_data: VerifyPress, ctx: Context) -> None:
+async def card_pressed(
+    query: CallbackQuery,
+    callback_data: VerifyPress,
+    ctx: Context,
+    group_messages_seen: bool = False,
+) -> None:
     session, state = ctx.session, ctx.fsm
     verification = await session.get(
         Verification, callback_data.verification, populate_existing=True
@@ -108,7 +123,7 @@ async def card_pressed(query: CallbackQuery, callback_data: VerifyPress, ctx: Co
                 verification_id=verification.id, card_message_id=card.message_id
             ).model_dump()
         )
-        ctx.toast(t(TYPE_REASON), alert=True)
+        ctx.toast(t(TYPE_REASON if group_messages_seen else TYPE_REASON_REPLY), alert=True)
         return
     if action is VerifyAction.REASON and callback_data.arg not in reg.REJECT_REASONS:
         ctx.toast(t(N_("This button is out of date.")), alert=True)
@@ -127,12 +142,23 @@ async def card_pressed(query: CallbackQuery, callback_data: VerifyPress, ctx: Co
         ctx.toast(_closed(t, decision.verification), alert=True)
         return
     await state.clear()
-    ctx.toast(t(APPROVED if approve else REJECTED))
+    ctx.toast(t(await who_was_told(ctx, decision.rider, approve=approve)))
 
 
-@router.message(StateFilter(VerificationReason.typed), F.reply_to_message)
+async def who_was_told(ctx: Context, rider: Rider | None, *, approve: bool) -> str:
+    """The toast's message id: the rider, their representative, or nobody was told."""
+    if rider is not None and rider.account_id is not None:
+        return APPROVED if approve else REJECTED
+    circle = await rider_circle(ctx.session, rider.id) if rider is not None else []
+    if circle:
+        return APPROVED_REPRESENTATIVE if approve else REJECTED_REPRESENTATIVE
+    return APPROVED_NOBODY if approve else REJECTED_NOBODY
+
+
+@router.message(StateFilter(VerificationReason.typed), ~F.text.startswith("/"))
 async def typed_reason(message: Message, ctx: Context) -> None:
-    """A reason typed as a reply to the card on which the dispatcher chose "another reason"."""
+    """A reason typed by the dispatcher who chose "another reason" on a card: a plain message
+    in the chat, or a reply to that card (a reply to another message is talk, not the reason)."""
     session, state = ctx.session, ctx.fsm
     try:
         data = ReasonData.model_validate(await state.get_data())
@@ -141,8 +167,14 @@ async def typed_reason(message: Message, ctx: Context) -> None:
         return
     replied = message.reply_to_message
     user = message.from_user
-    if replied is None or replied.message_id != data.card_message_id or user is None:
+    if user is None:
         return
+    if replied is None or replied.message_id != data.card_message_id:
+        # In a forum topic every message "replies" to the topic's first one: that is plain.
+        in_topic = bool(message.is_topic_message) and replied is not None
+        plain = replied is None or (in_topic and replied.message_id == message.message_thread_id)
+        if not plain or not message.text:
+            return  # a reply to something else, or a sticker dropped in the chat: talk
     verification = await session.get(Verification, data.verification_id, populate_existing=True)
     district = await session.get(District, verification.district_id) if verification else None
     if verification is None or district is None:

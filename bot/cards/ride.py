@@ -18,12 +18,19 @@ from bot.i18n import N_, I18n, Translator
 from bot.keyboards.dispatch import card_keyboard
 from bot.services import dispatch
 from bot.services.dispatch import VehicleOption
+from bot.services.outbox import enqueue_location
 from bot.services.ride_labels import purpose_label, status_label
 from models import District, Ride, RideEvent, Rider, RideStatus, Vehicle
 
 S = RideStatus
 
 # Where the shared labels speak to the rider ("your answer"), the desk gets its own words.
+# A district with no cars at all is not "no car fits" (B11): the administrator must add some.
+NO_CARS_AT_ALL = N_(
+    "This district has no cars in the bot yet: the administrator adds them to the districts "
+    "file. Until then, agree the ride by phone, or refuse it."
+)
+
 DESK_STATUS: dict[str, str] = {
     S.TIME_PROPOSED: N_("Another time offered, waiting for the rider's answer"),
 }
@@ -85,6 +92,7 @@ def card_text(
     last: RideEvent | None,
     options: list[VehicleOption] | None,
     tz: tzinfo,
+    has_cars: bool = True,
 ) -> str:
     """The card's text: one fact per line, labels in the district's language."""
     lines = [
@@ -95,6 +103,11 @@ def card_text(
         lines.append(t("Offered instead: {when}", when=local(ride.proposed_at, tz)))
     lines += [
         t("From: {address}", address=ride.pickup_address),
+    ]
+    if ride.pickup_lat is not None and ride.pickup_lon is not None:
+        link = dispatch.map_link(ride.pickup_lat, ride.pickup_lon)
+        lines.append(t("On the map: {link}", link=link))
+    lines += [
         t("To: {address}", address=ride.destination),
         t("Purpose: {purpose}", purpose=t(purpose_label(ride.purpose))),
         t(
@@ -122,7 +135,9 @@ def card_text(
             )
         )
     elif ride.status == S.TAKEN and options is not None and not options:
-        lines.append(t("No car of the district suits this ride."))
+        lines.append(
+            t(NO_CARS_AT_ALL if not has_cars else N_("No car of the district suits this ride."))
+        )
     if ride.reason and ride.status in (S.REJECTED, S.CANCELLED):
         lines.append(t("Reason: {reason}", reason=reason_text(t, ride.reason)))
     if ride.cancelled_late:
@@ -156,7 +171,8 @@ async def build(
     options = (
         await dispatch.vehicle_options(session, ride, district) if ride.status == S.TAKEN else None
     )
-    text = card_text(t, ride, rider, vehicle, last, options, tz)
+    has_cars = bool(options) or await dispatch.has_vehicles(session, district.id)
+    text = card_text(t, ride, rider, vehicle, last, options, tz, has_cars)
     markup = card_keyboard(t, ride.id, ride.status, options or [], tz)
     return text, markup
 
@@ -182,7 +198,27 @@ async def render(session: AsyncSession, ride_id: int, i18n: I18n) -> CardView | 
 
 
 async def posted(session: AsyncSession, ride_id: int, chat_id: int, message_id: int) -> None:
-    """Remember the card's message; 0 means it is gone and the next refresh posts it again."""
+    """Remember the card's message; 0 means it is gone and the next refresh posts it again.
+
+    A card posted anew for a pickup given as a location pin gets the pin as a reply: one tap
+    opens it in the dispatcher's map app (B15)."""
+    ride = await session.get(Ride, ride_id)
+    if (
+        ride is not None
+        and message_id
+        and ride.card_message_id is None
+        and ride.pickup_lat is not None
+        and ride.pickup_lon is not None
+    ):
+        district = await session.get(District, ride.district_id)
+        enqueue_location(
+            session,
+            chat_id=chat_id,
+            topic_id=district.topic_id if district is not None else None,
+            latitude=ride.pickup_lat,
+            longitude=ride.pickup_lon,
+            ride_id=ride.id,
+        )
     await session.execute(
         update(Ride)
         .where(Ride.id == ride_id)

@@ -82,6 +82,16 @@ def ride_minutes(district: District) -> int:
     return rules_of(district).ride_minutes
 
 
+# "The car is on its way" or "has arrived" for a pickup further ahead than this is a slip: a
+# pressed button on the wrong card, or a ride days away. The rider would be told a car is coming.
+MOVE_LEAD: Final = timedelta(hours=3)
+
+
+def too_early_to_move(pickup_at: datetime, now: datetime) -> bool:
+    """True when a car can't honestly be on its way to, or waiting at, this pickup yet."""
+    return pickup_at - now > MOVE_LEAD
+
+
 # -- chats and people ---------------------------------------------------------------------------
 
 
@@ -228,6 +238,16 @@ async def conflicts_of(
     return list(await session.scalars(query.order_by(Ride.pickup_at)))
 
 
+async def has_vehicles(session: AsyncSession, district_id: str) -> bool:
+    """Whether the district has any active car at all (not just none that fits a ride)."""
+    found = await session.scalar(
+        select(Vehicle.id)
+        .where(Vehicle.district_id == district_id, Vehicle.active.is_(True))
+        .limit(1)
+    )
+    return found is not None
+
+
 async def vehicle_options(
     session: AsyncSession, ride: Ride, district: District
 ) -> list[VehicleOption]:
@@ -245,6 +265,30 @@ async def vehicle_options(
         found = await conflicts_of(session, vehicle.id, ride.pickup_at, minutes, ride.id)
         options.append(VehicleOption(vehicle, tuple(found)))
     return options
+
+
+# -- round trips --------------------------------------------------------------------------------
+
+# States after which a ride will not happen (or has happened): nothing stands any more.
+FINAL_STATUSES: Final = frozenset({S.COMPLETED, S.REJECTED, S.CANCELLED, S.NO_SHOW, S.EXPIRED})
+
+
+async def other_leg(session: AsyncSession, ride: Ride) -> Ride | None:
+    """The other half of a round trip: the way back of an outbound ride, or the outbound of a
+    way back; None for a one-way ride."""
+    if ride.return_of is not None:
+        return await session.get(Ride, ride.return_of)
+    return await session.scalar(
+        select(Ride).where(Ride.return_of == ride.id).order_by(Ride.id).limit(1)
+    )
+
+
+async def standing_other_leg(session: AsyncSession, ride: Ride) -> Ride | None:
+    """The other leg when it still stands (not refused, cancelled or over), else None."""
+    other = await other_leg(session, ride)
+    if other is None or other.status in FINAL_STATUSES:
+        return None
+    return other
 
 
 # -- lists for the desk -------------------------------------------------------------------------
@@ -360,6 +404,11 @@ def card_link(chat_id: int, message_id: int | None, topic_id: int | None = None)
     if topic_id:
         return f"https://t.me/c/{internal}/{topic_id}/{message_id}"
     return f"https://t.me/c/{internal}/{message_id}"
+
+
+def map_link(latitude: float, longitude: float) -> str:
+    """A link any phone opens in its map app, for a pickup given as a location pin."""
+    return f"https://maps.google.com/?q={latitude:.5f},{longitude:.5f}"
 
 
 def split_text(lines: Sequence[str], limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:

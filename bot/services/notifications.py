@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import dispatch
-from bot.services.i18n_types import N_
+from bot.services.help import with_desk_phone
+from bot.services.i18n_types import N_, Reason
 from bot.services.outbox import enqueue_card, enqueue_message
 from bot.services.people import rider_circle
 from bot.services.ride_states import Action, Outcome
@@ -65,6 +66,44 @@ EXPIRED = N_(
     "Please book again or call the dispatcher."
 )
 
+# One leg of a round trip refused or cancelled by the desk while the other still stands (B9):
+# the desk is asked about the other leg on its own card, and the rider is told what stands.
+OTHER_LEG_AFTER_REJECT = N_(
+    "Ride №{number}, one leg of a round trip, was refused. This leg, ride №{other} "
+    "({date} at {time}), still stands. If the rider will not need it alone, refuse or cancel "
+    "it on this card; if you keep it, the rider knows it stands."
+)
+OTHER_LEG_AFTER_CANCEL = N_(
+    "Ride №{number}, one leg of a round trip, was cancelled. This leg, ride №{other} "
+    "({date} at {time}), still stands. If the rider will not need it alone, refuse or cancel "
+    "it on this card; if you keep it, the rider knows it stands."
+)
+OTHER_LEG_STANDS = N_(
+    "Ride №{other} ({date} at {time}), the other leg of the same trip, still stands. If you "
+    "no longer need it, cancel it in «{my_rides}»."
+)
+MY_RIDES_BUTTON = N_("My rides")
+
+# What the rider's side did, as a new message in the group replying to the card (B18): an edit
+# of the card alone makes no sound, and a busy desk would miss a freed car or a ride to assign.
+RIDER_ROLE = {"rider": N_("the rider"), "representative": N_("the rider's representative")}
+DESK_RIDER_CANCELLED = N_("Ride №{number} ({date} at {time}) was cancelled by {role}, {who}.")
+DESK_RIDER_CANCELLED_CAR = N_(
+    "Ride №{number} ({date} at {time}) was cancelled by {role}, {who}. The car {plate} is free "
+    "at that time."
+)
+DESK_TIME_ACCEPTED = N_(
+    "Ride №{number}: the new time is accepted by {role}, {who}: {date} at {time}. Assign a car "
+    "on the card."
+)
+DESK_TIME_ACCEPTED_CAR = N_(
+    "Ride №{number}: the new time is accepted by {role}, {who}: {date} at {time}. The car "
+    "{plate} stays assigned."
+)
+DESK_TIME_DECLINED = N_(
+    "Ride №{number}: the offered time is declined by {role}, {who}; the ride is cancelled."
+)
+
 
 async def ride_changed(session: AsyncSession, outcome: Outcome, action: Action) -> None:
     """Refresh the ride's card and tell the rider's circle what the change means for them."""
@@ -81,10 +120,79 @@ async def ride_changed(session: AsyncSession, outcome: Outcome, action: Action) 
             topic_id=district.topic_id,
             ride_id=ride.id,
         )
-    await _tell_rider(session, ride, outcome, action)
+    phone = district.desk_phone if district is not None else None
+    await _tell_rider(session, ride, outcome, action, phone)
+    if district is not None and action in (Action.REJECT, Action.CANCEL):
+        await _other_leg_stands(session, ride, district)
+    if district is not None and action in (Action.RIDER_CANCEL, Action.ACCEPT, Action.DECLINE):
+        await _tell_desk(session, ride, outcome, action, district)
 
 
-async def _tell_rider(session: AsyncSession, ride: Ride, outcome: Outcome, action: Action) -> None:
+async def _tell_desk(
+    session: AsyncSession, ride: Ride, outcome: Outcome, action: Action, district: District
+) -> None:
+    """A new short message replying to the card when the rider's side changed the ride."""
+    event = outcome.event
+    kind = event.actor_kind if event is not None else None
+    if kind not in RIDER_ROLE:
+        return  # the dispatcher pressed "agreed by phone" themselves: they know
+    vehicle = await session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
+    params: dict[str, Any] = {
+        "number": ride.number,
+        "role": {"msgid": RIDER_ROLE[kind]},
+        "who": (event.actor_name if event is not None else None) or "—",
+        **when(ride.pickup_at),
+    }
+    if vehicle is not None:
+        params["plate"] = vehicle.plate
+    if action is Action.RIDER_CANCEL:
+        msgid = DESK_RIDER_CANCELLED_CAR if vehicle is not None else DESK_RIDER_CANCELLED
+    elif action is Action.ACCEPT:
+        msgid = DESK_TIME_ACCEPTED_CAR if ride.status == S.SCHEDULED else DESK_TIME_ACCEPTED
+    else:
+        msgid = DESK_TIME_DECLINED
+    enqueue_message(
+        session,
+        chat_id=district.chat_id,
+        topic_id=district.topic_id,
+        msgid=msgid,
+        params=params,
+        lang=district.language,
+        ride_id=ride.id,
+        reply_to_card=True,
+    )
+
+
+async def _other_leg_stands(session: AsyncSession, ride: Ride, district: District) -> None:
+    """Ask the desk about the other leg of a round trip, on that leg's card, and tell the
+    rider's circle that it still stands: nobody should find out at the clinic's door."""
+    other = await dispatch.standing_other_leg(session, ride)
+    if other is None:
+        return
+    asked = OTHER_LEG_AFTER_REJECT if ride.status == S.REJECTED else OTHER_LEG_AFTER_CANCEL
+    params: dict[str, Any] = {
+        "number": ride.number,
+        "other": other.number,
+        **when(other.pickup_at),
+    }
+    enqueue_message(
+        session,
+        chat_id=district.chat_id,
+        topic_id=district.topic_id,
+        msgid=asked,
+        params=params,
+        lang=district.language,
+        ride_id=other.id,
+        reply_to_card=True,
+    )
+    await tell(
+        session, other, OTHER_LEG_STANDS, {**params, "my_rides": {"msgid": MY_RIDES_BUTTON}}
+    )
+
+
+async def _tell_rider(
+    session: AsyncSession, ride: Ride, outcome: Outcome, action: Action, phone: str | None
+) -> None:
     base: dict[str, Any] = {"number": ride.number, **when(ride.pickup_at)}
     vehicle = await session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
     status = ride.status
@@ -127,7 +235,7 @@ async def _tell_rider(session: AsyncSession, ride: Ride, outcome: Outcome, actio
             session, ride, COMPLETED, base, keyboard="rating", keyboard_args={"ride_id": ride.id}
         )
     elif status == S.NO_SHOW:
-        await tell(session, ride, NO_SHOW, base)
+        await tell_reason(session, ride, with_desk_phone(Reason("no_show", NO_SHOW, base), phone))
     elif status == S.CANCELLED and action is Action.DECLINE:
         await tell(session, ride, DECLINED, base)
     elif status == S.CANCELLED and action is Action.RIDER_CANCEL:
@@ -144,7 +252,12 @@ async def _tell_rider(session: AsyncSession, ride: Ride, outcome: Outcome, actio
     elif status == S.CANCELLED:
         await tell(session, ride, CANCELLED, {**base, "reason": reason_param(ride.reason)})
     elif status == S.EXPIRED:
-        await tell(session, ride, EXPIRED, base)
+        await tell_reason(session, ride, with_desk_phone(Reason("expired", EXPIRED, base), phone))
+
+
+async def tell_reason(session: AsyncSession, ride: Ride, reason: Reason) -> int:
+    """`tell` for a text built as a Reason (a "call the dispatcher" text with the desk's phone)."""
+    return await tell(session, ride, reason.msgid, dict(reason.params))
 
 
 def when(instant: Any) -> dict[str, Any]:

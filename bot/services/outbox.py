@@ -117,3 +117,28 @@ def enqueue_document(
     )
     session.add(row)
     return row
+
+
+LOCATION = "location"
+
+
+def enqueue_location(
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    latitude: float,
+    longitude: float,
+    topic_id: int | None = None,
+    ride_id: int | None = None,
+) -> OutboxMessage:
+    """Queue a location pin for one chat; with `ride_id` it replies to that ride's card there,
+    so a dispatcher opens the pickup in a map app with one tap."""
+    row = OutboxMessage(
+        chat_id=chat_id,
+        topic_id=topic_id,
+        kind=LOCATION,
+        payload={"latitude": latitude, "longitude": longitude},
+        ride_id=ride_id,
+    )
+    session.add(row)
+    return row

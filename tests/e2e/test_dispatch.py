@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.callbacks.dispatch import Act, ProposalAnswer, RideAct
@@ -24,9 +24,11 @@ from bot.i18n import Translator
 from bot.services.ride_labels import status_label
 from bot.services.rides import Action, Actor, change
 from bot.settings import Settings
+from handlers.dispatch import TYPE_REASON
 from models import Dispatcher, District, Ride, RideEvent, Rider, RideStatus, Vehicle
 from tests.e2e.harness import BotHarness, running_bot
 from tests.factories import SEDAN, VAN, make_account, make_ride, make_rider
+from tests.stand_in import BotApiStandIn
 
 S = RideStatus
 GROUP = -1001000000001
@@ -227,6 +229,18 @@ async def test_a_ride_from_request_to_rating_in_everyones_language(bot) -> None:
     scheduled_ru = await scene.rep.wait_for("Ford Transit", after=0)
     assert "белый" in scheduled_ru.text and "Водитель" in scheduled_ru.text
 
+    # A day ahead, the car can't be on its way yet: the press is refused and nobody is told.
+    early = await scene.press(scene.marat, ru("Car is on its way"), ride_id)
+    assert (await scene.db_ride(ride_id)).status == S.SCHEDULED
+    assert early.text and "ещё рано" in early.text
+    # The day comes: the pickup is half an hour away.
+    async with scene.bot.sessions() as session:
+        await session.execute(
+            update(Ride)
+            .where(Ride.id == ride_id)
+            .values(pickup_at=datetime.now(UTC) + timedelta(minutes=30))
+        )
+        await session.commit()
     await scene.press(scene.marat, ru("Car is on its way"), ride_id)
     assert scene.card(ride_id).text.splitlines()[0] == scene.state_line(ride_id, S.EN_ROUTE)
     await scene.rider.wait_for("жолға шықты", after=0)
@@ -317,7 +331,7 @@ async def test_a_refusal_with_a_typed_reason_reaches_the_rider(bot) -> None:
         },
     )
     warning = await scene.stand_in.wait_for(
-        ru("Please type the reason in words, up to 300 characters, as a reply to the card."), GROUP
+        ru("Please type the reason in words, up to 300 characters."), GROUP
     )
     assert warning.from_bot
     scene.marat.send_text("Адрес за пределами города", chat=GROUP, reply_to=card)
@@ -386,7 +400,11 @@ async def test_another_time_offered_and_declined_cancels_the_ride(bot) -> None:
     )
     await bot.settle()
     assert (await scene.db_ride(ride_id)).status == S.CANCELLED
-    assert scene.group_posts() == 1
+    # The card, and one new message replying to it: an edit alone makes no sound (B18).
+    assert scene.group_posts() == 2
+    declined = scene.stand_in.messages(GROUP)[-1]
+    assert declined.reply_to is not None and declined.reply_to.message_id == card.message_id
+    assert declined.text.startswith(f"Поездка №{ride_id}: предложенное время отклонил пассажир")
 
 
 async def test_an_accepted_time_typed_by_the_dispatcher_goes_back_for_a_car(bot) -> None:
@@ -397,9 +415,7 @@ async def test_an_accepted_time_typed_by_the_dispatcher_goes_back_for_a_car(bot)
     await scene.press(scene.aigul, ru("Type another time"), ride_id)
     card = scene.card(ride_id)
     scene.aigul.send_text("в обед", chat=GROUP, reply_to=card)
-    await scene.stand_in.wait_for(
-        ru("Please type the time as 14:30 or 26.11 14:30, as a reply to the card."), GROUP
-    )
+    await scene.stand_in.wait_for(ru("Please type the time as 14:30 or 26.11 14:30."), GROUP)
     scene.aigul.send_text("14:30", chat=GROUP, reply_to=card)
     await bot.settle()
     assert scene.card(ride_id).text.splitlines()[0] == scene.state_line(ride_id, S.TIME_PROPOSED)
@@ -486,7 +502,11 @@ async def test_outsiders_forged_buttons_and_finished_rides_change_nothing(bot) -
     )
     await bot.settle()
     assert (await scene.db_ride(ride_id)).status == S.CANCELLED
-    assert scene.group_posts() == 1
+    # The card, and the rider's cancellation as a new message replying to it (B18).
+    assert scene.group_posts() == 2
+    cancelled = scene.stand_in.messages(GROUP)[-1]
+    assert cancelled.reply_to is not None and cancelled.reply_to.message_id == card.message_id
+    assert cancelled.text.startswith(f"Поездку №{ride_id}") and "Айгерім" in cancelled.text
 
 
 async def test_a_busy_car_needs_a_second_confirmation(bot) -> None:
@@ -671,3 +691,32 @@ async def test_a_stale_proposal_answer_from_someone_else_is_refused(bot) -> None
     assert answer.show_alert
     await bot.settle()
     assert (await scene.db_ride(ride_id)).status == S.REQUESTED
+
+
+# -- B10: with privacy mode off, a reason typed as a plain message in the group -------------
+
+
+@pytest.fixture
+async def open_bot(sqlite_url: str, tmp_path: Path) -> AsyncIterator[BotHarness]:
+    """The bot in groups where it reads every message (BotFather: /setprivacy, Disable)."""
+    async with (
+        BotApiStandIn(privacy_mode=False) as stand_in,
+        running_bot(stand_in, sqlite_url, tmp_path, **FAST_GROUPS) as harness,
+    ):
+        yield harness
+
+
+async def test_a_plain_message_after_other_reason_refuses_the_ride(open_bot: Any) -> None:
+    scene = Scene(open_bot)
+    ru = scene.ru
+    ride_id = await scene.ride()
+    await scene.press(scene.marat, ru("Refuse"), ride_id)
+    hint = await scene.press(scene.marat, ru("Other reason (type it)"), ride_id)
+    assert hint.show_alert and hint.text == ru(TYPE_REASON)
+    scene.marat.send_text("Адрес за пределами города", chat=GROUP)  # not a reply
+    await open_bot.settle()
+    card = scene.card(ride_id)
+    assert card.text.splitlines()[0] == scene.state_line(ride_id, RideStatus.REJECTED)
+    assert ru("Reason: {reason}", reason="Адрес за пределами города") in card.text
+    refused = await scene.rep.wait_for("Адрес за пределами города", after=0)
+    assert f"№{ride_id}" in refused.text
