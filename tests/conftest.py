@@ -47,6 +47,9 @@ def require_redis() -> None:
     require_service("Redis", "127.0.0.1", 6379)
 
 
+TEST_DATA_KEY = "test-data-key-0123456789abcdef0123456789abcdef"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test reads the developer's .env or real settings."""
@@ -63,7 +66,13 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
         }:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    # Sealed columns need a key even in tests that build no app (an app sets its own).
+    from bot.services.crypto import DataKey
+    from models.sealed import use_cipher
+
+    use_cipher(DataKey.from_secret(TEST_DATA_KEY).cipher)
     yield
+    use_cipher(None)
 
 
 @pytest.fixture

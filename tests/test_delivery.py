@@ -119,7 +119,6 @@ async def add_rider(
         phone=phone,
         iin_encrypted="x",
         iin_hash=f"{os.getpid()}-{n}",
-        iin_last4=f"{n % 10000:04d}",
         home_address="Абай көшесі 10",
         category="group1",
         vkk_number="ВКК-1",

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
 from models import Rider
+from models.sealed import use_cipher
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,16 @@ def key_file_path(database_url: str) -> Path | None:
 
 
 def load_data_key(settings: Settings) -> DataKey:
-    """The data key from `DATA_KEY`, or from (or newly into) the key file beside SQLite."""
+    """The data key from `DATA_KEY`, or from (or newly into) the key file beside SQLite.
+
+    The key also becomes the one sealed columns use (`models.sealed`).
+    """
+    key = _load_data_key(settings)
+    use_cipher(key.cipher)
+    return key
+
+
+def _load_data_key(settings: Settings) -> DataKey:
     secret = settings.data_key.get_secret_value()
     if secret.strip():
         return DataKey.from_secret(secret)

@@ -405,7 +405,6 @@ async def register_rider(
         phone=data.phone,
         iin_encrypted=data.iin.encrypted,
         iin_hash=data.iin.lookup_hash,
-        iin_last4=data.iin.last4,
         birth_date=data.birth_date,
         home_address=data.home_address,
         home_lat=data.home_lat,
@@ -556,7 +555,6 @@ async def update_rider(
                 return IIN_TAKEN
             rider.iin_encrypted = value.encrypted
             rider.iin_hash = value.lookup_hash
-            rider.iin_last4 = value.last4
             changed.add(name)
         elif name == "needs":
             assert isinstance(value, frozenset)

@@ -69,7 +69,6 @@ async def seed_rider(
             phone=f"+7701555{n:04d}",
             iin_encrypted="sealed",
             iin_hash=f"e2e-booking-{n}-{name}",
-            iin_last4="1234",
             home_address=HOME,
             category="group1_mobility",
             disability_group=1,

@@ -72,7 +72,6 @@ async def make_rider(
         phone="+77011234567",
         iin_encrypted="sealed",
         iin_hash=f"booking-test-{n}",
-        iin_last4="1234",
         home_address="ул. Абая, 1",
         category="group1_mobility",
         disability_group=1,

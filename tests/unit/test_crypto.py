@@ -110,7 +110,6 @@ async def _store_rider(sessions, key: DataKey) -> None:
                 phone="+77011234567",
                 iin_encrypted=key.encrypt(IIN),
                 iin_hash=key.lookup_hash(IIN),
-                iin_last4=IIN[-4:],
                 home_address="Абай көшесі, 1",
                 category="group1",
                 vkk_number="12/24",

@@ -75,7 +75,6 @@ async def make_rider(
         phone=phone,
         iin_encrypted="sealed",
         iin_hash=f"hash-{n}-{datetime.now(UTC).timestamp()}",
-        iin_last4="9876",
         home_address="ул. Абая, 1",
         category="group1",
         disability_group=1,
