@@ -43,20 +43,34 @@ current_session: contextvars.ContextVar[AsyncSession | None] = contextvars.Conte
 
 
 def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
-    """Build the async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+    """Build the async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+    `hide_parameters`: a database error (logged with the failing update) names the statement
+    but never the values bound to it, which are names, phones, addresses and typed text.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
         _configure_sqlite(engine)
         return engine
     # No ping before each checkout: it cost a round trip per update. A connection that died
     # with a PostgreSQL restart fails its first statement instead, which invalidates the pool;
     # the update is retried by the inbox and the sender's or sweep's round runs again.
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_recycle=1800)
+    return create_async_engine(
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_size=10,
+        max_overflow=10,
+        pool_recycle=1800,
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
