@@ -40,6 +40,7 @@ from bot.callbacks.dispatch import Act
 from bot.cards.ride import desk_status
 from bot.db import create_engine, create_sessionmaker, transaction
 from bot.i18n import I18n, Translator
+from bot.inbox import open_update
 from bot.keyboards import booking as kb
 from bot.keyboards.common import SKIP
 from bot.keyboards.dispatch import LABELS
@@ -583,7 +584,7 @@ async def in_hand(sessions: Any, key: str) -> tuple[str | None, dict[str, Any]]:
                 .limit(1)
             )
         ).one_or_none()
-    return (row[0], dict(row[1] or {})) if row else (None, {})
+    return (row[0], open_update(row[1]) if row[1] else {}) if row else (None, {})
 
 
 def answers_a_question(update: dict[str, Any]) -> bool:
