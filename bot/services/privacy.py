@@ -49,6 +49,12 @@ from models import (
 )
 
 ERASED_CARD = "verification_erased"
+# A ride card or a notice about a person whose data is erased: edited to one line without
+# personal data (bot.cards.erased). Its subject is an audit row holding only where it is.
+ERASED_MESSAGE = "message_erased"
+ERASED_MESSAGE_ACTION = "message_erased"
+# Group notices that name a rider (bot.services.reachability marks them with the rider's id).
+ABOUT_RIDER = "about_rider"
 OPEN_RIDE = N_(
     "Your data can't be erased while ride {number} ({date}) is open. Cancel it or wait until "
     "it is finished, then send /forget again."
@@ -201,6 +207,7 @@ async def _erase_rider(session: AsyncSession, rider: Rider) -> int:
             chat_id=int(verification.card_chat_id or 0),
             topic_id=district.topic_id if district else None,
         )
+    await erase_group_messages(session, rider)
     # Consents given for this rider stay as proof, unlinked from the deleted profile.
     await session.execute(
         update(Consent)
@@ -211,6 +218,87 @@ async def _erase_rider(session: AsyncSession, rider: Rider) -> int:
     await session.delete(rider)
     await session.flush()
     return int(rides or 0)
+
+
+async def _erase_posted(
+    session: AsyncSession, *, chat_id: int, message_id: int, what: str, number: str | None
+) -> None:
+    """Queue the edit of one posted group message to a line without personal data."""
+    district = await session.scalar(select(District).where(District.chat_id == chat_id))
+    trace = AuditLog(
+        action=ERASED_MESSAGE_ACTION,
+        subject=what,
+        details={
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "topic_id": district.topic_id if district else None,
+            "language": district.language if district else "ru",
+            "what": what,
+            "number": number,
+        },
+    )
+    session.add(trace)
+    await session.flush()
+    await enqueue_card(
+        session,
+        kind=ERASED_MESSAGE,
+        subject_id=trace.id,
+        chat_id=chat_id,
+        topic_id=district.topic_id if district else None,
+    )
+
+
+def _names_rider(row: OutboxMessage, rider: Rider) -> bool:
+    payload = row.payload or {}
+    if payload.get(ABOUT_RIDER) is not None:
+        return bool(payload.get(ABOUT_RIDER) == rider.id)
+    params = payload.get("params") or {}
+    # Rows queued before notices were marked: recognised by the name and phone they show.
+    return bool(params.get("name") == rider.full_name and params.get("phone") == rider.phone)
+
+
+async def erase_group_messages(session: AsyncSession, rider: Rider) -> int:
+    """Every ride card and notice about the rider in a dispatcher chat is edited to one line.
+
+    Ride cards are found through the rides; notices ("the rider blocked the bot") through the
+    outbox rows that sent them, which are then deleted, as they hold the name and phone too.
+    Returns how many messages will be edited.
+    """
+    count = 0
+    rides = await session.scalars(
+        select(Ride).where(Ride.rider_id == rider.id, Ride.card_message_id.is_not(None))
+    )
+    for ride in rides:
+        await _erase_posted(
+            session,
+            chat_id=int(ride.card_chat_id or 0),
+            message_id=int(ride.card_message_id or 0),
+            what="ride",
+            number=ride.number,
+        )
+        count += 1
+    notices = await session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.account_id.is_(None),
+            OutboxMessage.chat_id < 0,
+            OutboxMessage.kind.in_(("send", "reply")),
+        )
+    )
+    for row in list(notices):
+        if not _names_rider(row, rider):
+            continue
+        if row.sent_message_id:
+            await _erase_posted(
+                session,
+                chat_id=row.chat_id,
+                message_id=int(row.sent_message_id),
+                what="notice",
+                number=None,
+            )
+            count += 1
+        await session.delete(row)
+    await session.flush()
+    return count
 
 
 async def _keeps_someone(session: AsyncSession, rider: Rider, without: Account) -> bool:
