@@ -84,6 +84,8 @@ class Rider(Base):
     vkk_notice_30_at: Mapped[datetime | None]
     vkk_notice_7_at: Mapped[datetime | None]
     vkk_expired_notice_at: Mapped[datetime | None]
+    # When the rider was told the profile is erased in 30 days for lack of use (retention).
+    retention_notice_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

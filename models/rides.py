@@ -85,6 +85,8 @@ class Ride(Base):
     reminder_evening_at: Mapped[datetime | None]
     reminder_before_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
+    # Set when the ride lost its name, phone and addresses after the keeping period.
+    anonymised_at: Mapped[datetime | None]
 
     @property
     def number(self) -> str:

@@ -141,6 +141,16 @@ async def build(
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """Text and main buttons of a ride's card as they are now (shared with the handlers)."""
     t = i18n.translator(district.language)
+    if ride.anonymised_at is not None:
+        # Past its keeping period the card, like the ride, keeps no name, phone or address.
+        return (
+            t(
+                "Request {number} — {status}. The details were removed after the keeping period.",
+                number=ride.number,
+                status=t(desk_status(ride.status)),
+            ),
+            None,
+        )
     tz = dispatch.LOCAL_ZONE
     rider = await session.get(Rider, ride.rider_id)
     vehicle = await session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None

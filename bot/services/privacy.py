@@ -173,7 +173,7 @@ def _open_reason(msgid: str, ride: Ride, tz_name: str) -> Reason:
     return Reason("ride_open", msgid, {"number": ride.number, "date": when})
 
 
-async def _erase_rider(session: AsyncSession, rider: Rider) -> int:
+async def erase_rider(session: AsyncSession, rider: Rider) -> int:
     """Delete one rider and everything hanging off them; returns how many rides went."""
     rides = await session.scalar(
         select(func.count()).select_from(Ride).where(Ride.rider_id == rider.id)
@@ -347,7 +347,7 @@ async def delete_profile(
             msgid=PROFILE_DELETED,
             params={"name": rider.full_name},
         )
-    rides = await _erase_rider(session, rider)
+    rides = await erase_rider(session, rider)
     audit(
         session,
         "rider_deleted",
@@ -394,7 +394,7 @@ async def forget(
                     params={"name": rider.full_name},
                 )
             deleted.append(rider.id)
-            rides += await _erase_rider(session, rider)
+            rides += await erase_rider(session, rider)
     reps = await session.execute(
         delete(Representation)
         .where(Representation.account_id == account.id)

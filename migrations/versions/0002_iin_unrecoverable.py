@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import context, op
 
+import models.base
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -74,12 +76,21 @@ def upgrade() -> None:
         "representations",
         sa.Column("rights", sa.String(length=16), nullable=False, server_default="full"),
     )
+    op.add_column(
+        "riders",
+        sa.Column("retention_notice_at", models.base.UTCDateTime(timezone=True), nullable=True),
+    )
+    op.add_column(
+        "rides", sa.Column("anonymised_at", models.base.UTCDateTime(timezone=True), nullable=True)
+    )
     # A relative linked by invite was told "can book rides and get ride messages": that is all.
     op.execute("UPDATE representations SET rights = 'rides' WHERE relationship_kind = 'relative'")
 
 
 def downgrade() -> None:
     # The clear columns are not brought back with their values: that is the point of 0002.
+    op.drop_column("rides", "anonymised_at")
+    op.drop_column("riders", "retention_notice_at")
     op.drop_column("representations", "rights")
     op.drop_column("districts", "limits")
     op.add_column(
