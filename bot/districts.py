@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.booking_rules import BookingRules
 from bot.services.eligibility import ELIGIBILITY_RULE_KEYS, EligibilityRules
+from bot.services.limits import Limits
 from bot.services.phone import normalize_phone
 from models import Dispatcher, District, Vehicle
 
@@ -68,6 +69,14 @@ class DistrictEntry(_Strict):
     vehicles: list[VehicleEntry] = []
     categories: list[CategoryEntry] = []
     rules: dict[str, Any] = {}
+    # Per-person limits (bot.services.limits.Limits), e.g. bookings_per_day = 4.
+    limits: dict[str, int] = {}
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, value: dict[str, int]) -> dict[str, int]:
+        Limits().with_overrides(value)
+        return value
 
     @field_validator("rules")
     @classmethod
@@ -153,6 +162,7 @@ async def sync_districts(session: AsyncSession, spec: DistrictsFile) -> None:
         district.topic_id = entry.topic_id
         district.language = entry.language
         district.rules = dict(entry.rules)
+        district.limits = dict(entry.limits)
         district.extra_categories = [c.model_dump() for c in entry.categories]
         district.active = True
         await session.flush()

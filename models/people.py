@@ -134,3 +134,5 @@ class Invite(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     used_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    # The level the relative gets (bot.services.rights), chosen by the rider and shown in it.
+    rights: Mapped[str] = mapped_column(String(16), default="rides")

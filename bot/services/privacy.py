@@ -72,9 +72,12 @@ PROFILE_DELETED = N_(
 @dataclass(frozen=True)
 class RiderRecord:
     rider: Rider
-    # The IIN in clear; None when the data key can't read it (then the card's last 4 are shown).
+    # The IIN in clear, for the rider only; None for representatives or when the key can't
+    # read it (then the last 4 are shown).
     iin: str | None
     own: bool
+    # The representative's level (bot.services.rights); None for the rider's own profile.
+    rights: str | None
     representations: list[tuple[Representation, Account]]
     rides: int
     verifications: list[Verification]
@@ -110,10 +113,26 @@ async def stored_data(session: AsyncSession, account: Account, key: DataKey) -> 
     )
     records: list[RiderRecord] = []
     for rider in await riders_of(session, account):
-        try:
-            iin: str | None = key.decrypt(rider.iin_encrypted)
-        except DataKeyError:
-            iin = None
+        own = rider.account_id == account.id
+        rep = (
+            None
+            if own
+            else await session.scalar(
+                select(Representation).where(
+                    Representation.rider_id == rider.id, Representation.account_id == account.id
+                )
+            )
+        )
+        rights = rep.rights if rep is not None else None
+        iin: str | None = None
+        # The whole IIN to the rider and to whoever registered them (who typed it: a parent,
+        # guardian or attorney); an invited relative sees the last digits (the handler shows
+        # `rider.iin_last4` when `iin` is None), and with "rides" no health fields at all.
+        if own or (rep is not None and rep.relationship_kind != "relative"):
+            try:
+                iin = key.decrypt(rider.iin_encrypted)
+            except DataKeyError:
+                iin = None
         reps = await session.execute(
             select(Representation, Account)
             .join(Account, Account.id == Representation.account_id)
@@ -134,7 +153,8 @@ async def stored_data(session: AsyncSession, account: Account, key: DataKey) -> 
             RiderRecord(
                 rider=rider,
                 iin=iin,
-                own=rider.account_id == account.id,
+                own=own,
+                rights=rights,
                 representations=[(r, a) for r, a in reps.all()],
                 rides=int(rides or 0),
                 verifications=verifications,

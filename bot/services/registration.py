@@ -31,6 +31,7 @@ from bot.services.eligibility import Verification as VerificationState
 from bot.services.i18n_types import Reason, Translate
 from bot.services.outbox import enqueue_card, enqueue_message
 from bot.services.people import notify_rider
+from bot.services.rights import Act, Rights, may, parse_rights, rights_when_registering
 from models import (
     Account,
     AuditLog,
@@ -78,6 +79,9 @@ ELIGIBILITY_FIELDS: Final = frozenset(
         "vkk_expires_on",
     }
 )
+# Who the person is and how to reach them: a verified profile renamed or given another phone
+# could be someone else's, so these send it back to the dispatchers as well.
+REVERIFY_FIELDS: Final = ELIGIBILITY_FIELDS | {"full_name", "phone"}
 # The categories every district serves (see DOMAIN.md); a district may add its own.
 CATEGORY_LABELS: Final = {
     Category.GROUP1_MOBILITY.value: N_("Group I disability with difficulty moving"),
@@ -136,6 +140,10 @@ INVITE_OWN = Reason(
     N_("This is your own invitation. Send the link to the relative you want to link."),
 )
 NOT_ALLOWED = Reason("not_allowed", N_("This profile is not linked to you any more."))
+CHANGED_BY_OTHER: Final = N_(
+    "{who} changed the profile of {name}. Open /profile to see it. If you did not expect this, "
+    "unlink them in /profile and call the dispatcher."
+)
 LAST_MANAGER = Reason(
     "last_manager",
     N_(
@@ -434,6 +442,7 @@ async def register_rider(
                 rider_id=rider.id,
                 account_id=account.id,
                 relationship_kind=relationship.kind,
+                rights=rights_when_registering(relationship.kind).value,
                 poa_number=relationship.poa_number,
                 poa_expires_on=relationship.poa_expires_on,
                 created_at=now,
@@ -484,8 +493,15 @@ async def _consent_for_rider(
 async def request_verification(
     session: AsyncSession, rider: Rider, *, now: datetime | None = None
 ) -> Verification:
-    """A new verification for the rider's district; an older pending one is superseded."""
+    """Ask the rider's district to check the profile.
+
+    A check already waiting in the same district is kept and its card edited in place, so a
+    profile resubmitted again and again stays one card in the dispatcher chat; one waiting in
+    another district (the rider moved) is superseded and a new card posted where they live.
+    """
     now = now or utcnow()
+    # Counted by bot.services.limits.may_resubmit.
+    session.add(AuditLog(action="verification_requested", subject=f"rider:{rider.id}", at=now))
     older = list(
         await session.scalars(
             select(Verification).where(
@@ -493,6 +509,23 @@ async def request_verification(
             )
         )
     )
+    rider.verification = "pending"
+    rider.verified_at = None
+    rider.verified_by = None
+    rider.rejection_reason = None
+    same = [v for v in older if v.district_id == rider.district_id]
+    if same:
+        keep = same[-1]
+        district = await session.get(District, keep.district_id)
+        if district is not None:
+            await enqueue_card(
+                session,
+                kind=VERIFICATION_CARD,
+                subject_id=keep.id,
+                chat_id=keep.card_chat_id or district.chat_id,
+                topic_id=district.topic_id,
+            )
+        older = [v for v in older if v is not keep]
     for old in older:
         old.status = "superseded"
         old.decided_at = now
@@ -505,10 +538,8 @@ async def request_verification(
                 chat_id=old.card_chat_id or old_district.chat_id,
                 topic_id=old_district.topic_id,
             )
-    rider.verification = "pending"
-    rider.verified_at = None
-    rider.verified_by = None
-    rider.rejection_reason = None
+    if same:
+        return keep
     verification = Verification(rider_id=rider.id, district_id=rider.district_id, created_at=now)
     session.add(verification)
     await session.flush()
@@ -544,7 +575,14 @@ async def update_rider(
     """Apply edited fields; an eligibility field that really changed asks for verification.
 
     `changes` holds rider columns, plus `iin` as a SealedIin and `needs` as a set of codes.
+    Only the rider and representatives with "full" rights may change a profile; a change of
+    the name, phone or anything eligibility rests on goes back to the dispatchers, and a
+    change made by anyone but the rider is told to the rider (or, for a rider without
+    Telegram, to the other people who manage the profile).
     """
+    rights = await rights_of(session, rider, by)
+    if rights is NOT_LINKED or not may(rights, Act.EDIT_PROFILE):
+        return NOT_ALLOWED
     changed: set[str] = set()
     for name, value in changes.items():
         if name == "iin":
@@ -565,7 +603,7 @@ async def update_rider(
             setattr(rider, name, value)
             changed.add(name)
     # A rejected profile goes back for checking after any correction.
-    reverify = bool(changed & ELIGIBILITY_FIELDS) or (
+    reverify = bool(changed & REVERIFY_FIELDS) or (
         bool(changed) and rider.verification == "rejected"
     )
     if reverify:
@@ -589,7 +627,46 @@ async def update_rider(
             subject=f"rider:{rider.id}",
             details={"by": f"account:{by.id}", "fields": sorted(changed), "reverify": reverify},
         )
+        await tell_of_change(session, rider, by)
     return Update(changed=frozenset(changed), reverify=reverify)
+
+
+NOT_LINKED: Final = "not_linked"
+
+
+async def rights_of(session: AsyncSession, rider: Rider, account: Account) -> str | None:
+    """None for the rider themself, the representation's level, or NOT_LINKED."""
+    if rider.account_id is not None and rider.account_id == account.id:
+        return None
+    rights = await session.scalar(
+        select(Representation.rights).where(
+            Representation.rider_id == rider.id, Representation.account_id == account.id
+        )
+    )
+    return rights if rights is not None else NOT_LINKED
+
+
+async def tell_of_change(session: AsyncSession, rider: Rider, by: Account) -> int:
+    """Tell the rider that someone else changed their profile; returns how many were told."""
+    if rider.account_id == by.id:
+        return 0
+    if rider.account_id is not None:
+        told = [await session.get(Account, rider.account_id)]
+    else:
+        told = [acc for _, acc in await relatives_of(session, rider.id) if acc.id != by.id]
+    count = 0
+    for person in told:
+        if person is None or person.telegram_id < 0:
+            continue
+        enqueue_message(
+            session,
+            chat_id=person.telegram_id,
+            account_id=person.id,
+            msgid=CHANGED_BY_OTHER,
+            params={"who": by.display_name or "—", "name": rider.full_name},
+        )
+        count += 1
+    return count
 
 
 async def update_representation(
@@ -729,6 +806,11 @@ RELATIVE_LINKED: Final = N_(
     "{relative} accepted your invitation and is now linked to your profile: they can book "
     "rides for you and get your ride messages. Unlink them any time in /profile."
 )
+RELATIVE_LINKED_FULL: Final = N_(
+    "{relative} accepted your invitation and is now linked to your profile: they can book "
+    "rides for you, get your ride messages, and see and change your profile. You will be told "
+    "of every change. Unlink them any time in /profile."
+)
 RELATIVE_UNLINKED: Final = N_(
     "{name} unlinked you from their profile. You will no longer get their ride messages."
 )
@@ -738,15 +820,25 @@ REPRESENTATIVE_LEFT: Final = N_(
 
 
 async def create_invite(
-    session: AsyncSession, rider: Rider, account: Account, *, now: datetime | None = None
+    session: AsyncSession,
+    rider: Rider,
+    account: Account,
+    *,
+    rights: str = Rights.RIDES,
+    now: datetime | None = None,
 ) -> Invite:
-    """A fresh single-use code; valid 24 hours. Deep-link payloads allow [A-Za-z0-9_-]."""
+    """A fresh single-use code; valid 24 hours. Deep-link payloads allow [A-Za-z0-9_-].
+
+    `rights` is what the relative will be able to do (bot.services.rights), shown in the
+    invitation; only someone who may invite (the rider, or "full" rights) creates one.
+    """
     now = now or utcnow()
     invite = Invite(
         code=secrets.token_urlsafe(12),
         rider_id=rider.id,
         created_by=account.id,
         expires_at=now + INVITE_TTL,
+        rights=parse_rights(rights).value,
     )
     session.add(invite)
     await session.flush()
@@ -810,8 +902,14 @@ async def accept_invite(
     )
     if used.scalar_one_or_none() is None:
         return INVITE_USED
+    invite = await session.get(Invite, code)
+    level = parse_rights(invite.rights if invite is not None else None)
     rep = Representation(
-        rider_id=rider.id, account_id=account.id, relationship_kind="relative", created_at=now
+        rider_id=rider.id,
+        account_id=account.id,
+        relationship_kind="relative",
+        rights=level.value,
+        created_at=now,
     )
     session.add(rep)
     if account.role is None:
@@ -823,11 +921,14 @@ async def accept_invite(
             session,
             chat_id=owner.telegram_id,
             account_id=owner.id,
-            msgid=RELATIVE_LINKED,
+            msgid=RELATIVE_LINKED if level is Rights.RIDES else RELATIVE_LINKED_FULL,
             params={"relative": account.display_name or "—"},
         )
     audit(
-        session, "representative_linked", subject=f"rider:{rider.id}", details={"kind": "relative"}
+        session,
+        "representative_linked",
+        subject=f"rider:{rider.id}",
+        details={"kind": "relative", "rights": level.value},
     )
     return rep
 

@@ -77,6 +77,10 @@ def upgrade() -> None:
         sa.Column("rights", sa.String(length=16), nullable=False, server_default="full"),
     )
     op.add_column(
+        "invites",
+        sa.Column("rights", sa.String(length=16), nullable=False, server_default="rides"),
+    )
+    op.add_column(
         "riders",
         sa.Column("retention_notice_at", models.base.UTCDateTime(timezone=True), nullable=True),
     )
@@ -91,6 +95,7 @@ def downgrade() -> None:
     # The clear columns are not brought back with their values: that is the point of 0002.
     op.drop_column("rides", "anonymised_at")
     op.drop_column("riders", "retention_notice_at")
+    op.drop_column("invites", "rights")
     op.drop_column("representations", "rights")
     op.drop_column("districts", "limits")
     op.add_column(

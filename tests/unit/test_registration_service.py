@@ -272,8 +272,9 @@ async def test_changing_an_eligibility_field_sends_the_profile_back(db: AsyncSes
     assert first is not None
     await reg.decide(db, first.id, approve=True, actor_id=9001, actor_name="Айгүл")
 
-    phone = await reg.update_rider(db, rider, {"phone": "+77017654321"}, by=person)
-    assert isinstance(phone, reg.Update) and phone.changed == {"phone"} and not phone.reverify
+    # Needs don't change who the rider is: the profile stays verified.
+    needs = await reg.update_rider(db, rider, {"needs": frozenset({"walker"})}, by=person)
+    assert isinstance(needs, reg.Update) and needs.changed == {"needs"} and not needs.reverify
     assert rider.verification == "verified"
 
     same = await reg.update_rider(db, rider, {"vkk_number": "123/45"}, by=person)
@@ -287,10 +288,10 @@ async def test_changing_an_eligibility_field_sends_the_profile_back(db: AsyncSes
     second = await reg.pending_verification(db, rider.id)
     assert second is not None and second.id != first.id
 
-    # Another change while pending supersedes the waiting check: one open card per rider.
+    # Another change while pending keeps the waiting check: its card is edited, not reposted.
     await reg.update_rider(db, rider, {"category": "elderly", "disability_group": None}, by=person)
     checks = list(await db.scalars(select(Verification).where(Verification.rider_id == rider.id)))
-    assert [c.status for c in checks] == ["approved", "superseded", "pending"]
+    assert [c.status for c in checks] == ["approved", "pending"]
 
     other = await account(db, 2)
     await register(db, other, rider_input(IIN_ELDER))
