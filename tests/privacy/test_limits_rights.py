@@ -11,7 +11,7 @@ from bot.services import iin_check, limits, privacy
 from bot.services import registration as reg
 from bot.services.limits import Limits
 from bot.services.rights import Act, Rights, may
-from models import District, Ride, RideEvent, Verification
+from models import District, Representation, Ride, RideEvent, Verification
 from tests.unit.test_registration_service import (  # noqa: F401  (db is a fixture)
     IIN_ADULT,
     IIN_CHILD,
@@ -24,8 +24,6 @@ from tests.unit.test_registration_service import (  # noqa: F401  (db is a fixtu
     register,
     rider_input,
 )
-
-CHILD_2 = "160101600018"
 
 
 def valid(first11: str) -> str:
@@ -141,7 +139,7 @@ async def test_an_invited_relative_books_but_changes_nothing(db) -> None:  # noq
     relative = await account(db, 2, name="Ольга")
     invite = await reg.create_invite(db, rider, owner, now=NOW)
     link = await reg.accept_invite(db, invite.code, relative, now=NOW)
-    assert isinstance(link, reg.Representation) and link.rights == "rides"
+    assert isinstance(link, Representation) and link.rights == "rides"
 
     refused = await reg.update_rider(db, rider, {"phone": "+77010000001"}, by=relative)
     assert refused is reg.NOT_ALLOWED and rider.phone == "+77011234567"
