@@ -198,6 +198,8 @@ class Decision:
     ok: bool
     verification: Verification | None
     rider: Rider | None = None
+    # The press did not come from the check's own card in its own chat.
+    wrong_card: bool = False
 
 
 @dataclass(frozen=True)
@@ -731,6 +733,17 @@ REJECTED_MSG: Final = N_(
 )
 
 
+def pressed_on_card(
+    verification: Verification, chat_id: int | None, message_id: int | None
+) -> bool:
+    """Was a button pressed on this check's posted card (not another message or chat)?"""
+    return (
+        verification.card_message_id is not None
+        and verification.card_chat_id == chat_id
+        and verification.card_message_id == message_id
+    )
+
+
 async def decide(
     session: AsyncSession,
     verification_id: int,
@@ -740,9 +753,20 @@ async def decide(
     actor_name: str,
     reason: str | None = None,
     now: datetime | None = None,
+    chat_id: int | None = None,
+    message_id: int | None = None,
 ) -> Decision:
-    """First dispatcher wins: one conditional update from pending; the loser changes nothing."""
+    """First dispatcher wins: one conditional update from pending; the loser changes nothing.
+
+    `chat_id` and `message_id` are where the button was pressed: a decision counts only from
+    the check's own card in its own chat, as a ride's buttons do (a forged press from another
+    card or group changes nothing). Give both from every press.
+    """
     now = now or utcnow()
+    if chat_id is not None or message_id is not None:
+        current = await session.get(Verification, verification_id)
+        if current is None or not pressed_on_card(current, chat_id, message_id):
+            return Decision(ok=False, verification=current, wrong_card=True)
     status = "approved" if approve else "rejected"
     won = await session.execute(
         update(Verification)

@@ -7,8 +7,8 @@ Create Date: 2026-12-02 14:45:00
 `riders.iin_last4` and `riders.birth_date` (the IIN's last four and first six digits) are
 dropped; the birth date is kept sealed with the data key in `birth_date_sealed`, and the last
 digits are read from the encrypted IIN when shown. Sealing existing rows needs the data key:
-`bot.migrate.upgrade(url, data_key=...)`, else `DATA_KEY` in the environment, else the key file
-beside the SQLite database. Without one, a database that holds birth dates is not changed.
+`bot.migrate.upgrade(url, data_key=...)`, else `DATA_KEY` in the environment, else the
+SQLite key file. Without one, a database that holds birth dates is not changed.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def _cipher() -> object | None:
-    from bot.services.crypto import DataKey, key_file_path
+    from bot.services.crypto import DataKey, existing_key_file
 
     secret = context.config.attributes.get("data_key") or os.environ.get("DATA_KEY", "")
     if not str(secret).strip():
-        path = key_file_path(str(context.config.get_main_option("sqlalchemy.url")))
-        if path is not None and path.exists():
+        path = existing_key_file(str(context.config.get_main_option("sqlalchemy.url")))
+        if path is not None:
             secret = path.read_text(encoding="ascii")
     if not str(secret).strip():
         return None
