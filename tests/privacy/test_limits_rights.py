@@ -202,3 +202,30 @@ async def test_a_duplicate_is_answered_without_saying_it_exists(db) -> None:  # 
     desk = [m for m in await outbox(db, chat_id=district.chat_id) if m.payload.get("msgid")]
     assert desk[-1].payload["msgid"] == iin_check.DUPLICATE_DESK
     assert desk[-1].payload["params"] == {"phone": "+77017777777"}
+
+
+async def test_an_unlinked_relative_cannot_finish_a_rating_comment(db) -> None:  # noqa: F811
+    from bot.services.feedback import save_rating_comment
+
+    owner = await account(db, 1)
+    rider = await register(db, owner)
+    relative = await account(db, 2)
+    invite = await reg.create_invite(db, rider, owner, now=NOW)
+    link = await reg.accept_invite(db, invite.code, relative, now=NOW)
+    assert isinstance(link, Representation)
+    ride = Ride(
+        rider_id=rider.id,
+        district_id=rider.district_id,
+        pickup_address="a",
+        destination="b",
+        purpose="clinic",
+        pickup_at=NOW,
+        status="completed",
+    )
+    db.add(ride)
+    await db.flush()
+    saved = await save_rating_comment(db, relative, ride.id, "Водитель вежливый\u202e")
+    assert isinstance(saved, Ride) and saved.rating_comment == "Водитель вежливый"
+    await reg.unlink(db, link.id, owner)
+    refused = await save_rating_comment(db, relative, ride.id, "Водитель хамил, 87015554433")
+    assert refused is reg.NOT_ALLOWED and ride.rating_comment == "Водитель вежливый"
