@@ -24,7 +24,7 @@ async def render(session: AsyncSession, trace_id: int, i18n: I18n) -> CardView |
         return None
     t = i18n.translator(str(details.get("language") or "ru"))
     if details.get("what") == "ride":
-        text = t("Request {number}: the rider's data was erased.", number=details.get("number"))
+        text = t("Request №{number}: the rider's data was erased.", number=details.get("number"))
     else:
         text = t("This notice was removed: the person's data was erased.")
     topic = details.get("topic_id")

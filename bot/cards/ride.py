@@ -143,14 +143,10 @@ async def build(
     t = i18n.translator(district.language)
     if ride.anonymised_at is not None:
         # Past its keeping period the card, like the ride, keeps no name, phone or address.
-        return (
-            t(
-                "Request {number} — {status}. The details were removed after the keeping period.",
-                number=ride.number,
-                status=t(desk_status(ride.status)),
-            ),
-            None,
+        head = t(
+            "Request {number} — {state}", number=ride.number, state=t(desk_status(ride.status))
         )
+        return head + "\n" + t("The details were removed after the keeping period."), None
     tz = dispatch.LOCAL_ZONE
     rider = await session.get(Rider, ride.rider_id)
     vehicle = await session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None

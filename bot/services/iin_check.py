@@ -23,13 +23,13 @@ from bot.services.registration import audit
 from models import Account, AuditLog, District, utcnow
 
 DUPLICATE_ANSWER: Final = N_(
-    "Thank you. To finish this registration the dispatchers of {district} will call you at "
-    "{phone}. You don't need to do anything else now."
+    "Thank you. To finish this registration a dispatcher will call you.\nDistrict: {district}\n"
+    "Phone: {phone}\nYou don't need to do anything else now."
 )
 DUPLICATE_DESK: Final = N_(
-    "A registration could not be saved because a profile with the same IIN already exists. "
-    "Please call the person who sent it: {phone}. Check their documents; if it is the "
-    "same person, help them with the existing profile."
+    "A registration could not be saved: a profile with the same IIN already exists. Please "
+    "call the person who sent it, check their documents and, if it is the same person, help "
+    "them with the existing profile.\nPhone: {phone}"
 )
 
 

@@ -67,28 +67,28 @@ def _reason(code: str, msgid: str, limit: int) -> Reason:
 
 
 TOO_MANY_PEOPLE: Final = N_(
-    "You have registered {limit} people already, the most one account can. If you need to "
-    "register more, please call the dispatcher."
+    "One account can register only so many people. Registered by you: {limit}. To register "
+    "more, please call the dispatcher."
 )
 TOO_MANY_PENDING: Final = N_(
-    "{limit} of the profiles you registered are still waiting for the dispatcher's check. "
+    "Profiles you registered that are still waiting for the dispatcher's check: {limit}. "
     "Please wait until they are checked, then register the next person."
 )
 TOO_MANY_RESUBMISSIONS: Final = N_(
-    "This profile was sent for checking {limit} times in the last 24 hours. Please wait for "
-    "the dispatcher's answer, or change it again tomorrow."
+    "This profile was sent for checking too often in the last 24 hours (times: {limit}). "
+    "Please wait for the dispatcher's answer, or change it tomorrow."
 )
 TOO_MANY_BOOKINGS: Final = N_(
-    "{limit} rides were booked for this rider in the last 24 hours, the most the bot takes. "
-    "Please call the dispatcher if you need another ride."
+    "Rides booked for this rider in the last 24 hours: {limit}, the most the bot takes. "
+    "If you need another ride, please call the dispatcher."
 )
 TOO_MANY_CANCELLATIONS: Final = N_(
-    "{limit} rides of this rider were cancelled in the last 24 hours. Please call the "
-    "dispatcher to change a ride now."
+    "Rides of this rider cancelled in the last 24 hours: {limit}. To change a ride now, please "
+    "call the dispatcher."
 )
 TOO_MANY_IIN_TRIES: Final = N_(
-    "Too many IINs were typed from this account today. Please try again tomorrow, or call "
-    "the dispatcher."
+    "Too many IINs were typed from this account in the last 24 hours. Please try again "
+    "tomorrow, or call the dispatcher."
 )
 
 

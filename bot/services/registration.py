@@ -141,8 +141,8 @@ INVITE_OWN = Reason(
 )
 NOT_ALLOWED = Reason("not_allowed", N_("This profile is not linked to you any more."))
 CHANGED_BY_OTHER: Final = N_(
-    "{who} changed the profile of {name}. Open /profile to see it. If you did not expect this, "
-    "unlink them in /profile and call the dispatcher."
+    "Someone else changed a profile.\nProfile: {name}\nChanged by: {who}\nSee it in /profile. "
+    "If you did not expect this, unlink that person in /profile and call the dispatcher."
 )
 LAST_MANAGER = Reason(
     "last_manager",

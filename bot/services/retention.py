@@ -48,9 +48,9 @@ OPEN: Final = tuple(s.value for s in OPEN_STATUSES)
 FINISHED: Final = tuple(s.value for s in RideStatus if s not in OPEN_STATUSES)
 
 RETENTION_NOTICE: Final = N_(
-    "The profile of {name} has not been used for a long time. Unless a ride is booked or the "
-    "profile is changed, it will be erased on {date}, as the consent says. Nothing else is "
-    "needed to keep it: just book a ride or open /profile."
+    "A profile has not been used for a long time and will be erased, as the consent says.\n"
+    "Profile: {name}\nDate of erasure: {date}\nTo keep it, book a ride or change something "
+    "in /profile before that date."
 )
 
 
