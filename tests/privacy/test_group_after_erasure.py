@@ -58,5 +58,5 @@ async def test_ride_cards_and_blocked_notices_are_edited_to_one_line(bot: Any) -
     texts = [m.text for m in bot.stand_in.messages(GROUP)]
     for secret in (name, phone, "Жансүгіров", "Онкологический", "химиотерапии"):
         assert not any(secret in text for text in texts), secret
-    assert ru("Request {number}: the rider's data was erased.", number=number) in texts
+    assert ru("Request №{number}: the rider's data was erased.", number=number) in texts
     assert ru("This notice was removed: the person's data was erased.") in texts
