@@ -9,6 +9,10 @@ dropped; the birth date is kept sealed with the data key in `birth_date_sealed`,
 digits are read from the encrypted IIN when shown. Sealing existing rows needs the data key:
 `bot.migrate.upgrade(url, data_key=...)`, else `DATA_KEY` in the environment, else the
 SQLite key file. Without one, a database that holds birth dates is not changed.
+
+Also: `districts.limits` (per-person limits), `representations.rights` and `invites.rights`
+(what a representative may do; relatives linked before get "rides", as their invitation said),
+`riders.retention_notice_at` and `rides.anonymised_at` (the retention sweep).
 """
 
 from __future__ import annotations
