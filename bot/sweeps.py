@@ -533,7 +533,11 @@ class Sweeps:
         person, so a sweep that stops halfway has done whole steps only."""
         keeping = self.keeping
         async with self.reads() as session:
-            riders = await retention.riders_to_review(session, now, keeping)
+            riders = [
+                rider_id
+                for rider_id in await retention.riders_to_review(session, now, keeping)
+                if await retention.due(session, rider_id, now, keeping) != "keep"
+            ]
         done = 0
         for rider_id in riders:
             async with transaction(self.sessions) as session:

@@ -147,6 +147,19 @@ async def has_open_ride(session: AsyncSession, rider_id: int) -> bool:
     )
 
 
+async def due(
+    session: AsyncSession, rider_id: int, now: datetime, rules: RetentionRules
+) -> ProfileStep:
+    """What the rider is due, read only: most riders are due nothing, and finding that out
+    must not take a write turn on SQLite for each of them."""
+    rider = await session.get(Rider, rider_id)
+    if rider is None:
+        return "keep"
+    if unverified_due(rider, now, rules):
+        return "erase"
+    return profile_step(await last_active(session, rider), rider.retention_notice_at, now, rules)
+
+
 async def review_rider(
     session: AsyncSession, rider_id: int, now: datetime, rules: RetentionRules, tz_name: str
 ) -> ProfileStep:
