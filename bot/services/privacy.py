@@ -53,6 +53,8 @@ ERASED_CARD = "verification_erased"
 # personal data (bot.cards.erased). Its subject is an audit row holding only where it is.
 ERASED_MESSAGE = "message_erased"
 ERASED_MESSAGE_ACTION = "message_erased"
+# Telegram ids erased in the session's transaction (read by the conversation storage).
+ERASED_IN_SESSION = "invataxi_erased_telegram_ids"
 # Group notices that name a rider (bot.services.reachability marks them with the rider's id).
 ABOUT_RIDER = "about_rider"
 OPEN_RIDE = N_(
@@ -429,6 +431,9 @@ async def forget(
         .execution_options(synchronize_session=False)
     )
     tid = account.telegram_id
+    # The conversation storage writes this update's state just before the commit, after the
+    # delete below: it leaves alone every conversation of an id erased in this transaction.
+    session.info.setdefault(ERASED_IN_SESSION, set()).add(tid)
     await session.execute(
         delete(ConversationState)
         .where(ConversationState.key.like(f"%:{tid}:{tid}:%"))

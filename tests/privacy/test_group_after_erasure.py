@@ -60,3 +60,23 @@ async def test_ride_cards_and_blocked_notices_are_edited_to_one_line(bot: Any) -
         assert not any(secret in text for text in texts), secret
     assert ru("Request №{number}: the rider's data was erased.", number=number) in texts
     assert ru("This notice was removed: the person's data was erased.") in texts
+
+
+async def test_forget_leaves_no_conversation_row_behind(bot: Any) -> None:
+    from models import ConversationState
+    from tests.e2e.test_registration import person
+
+    await rider_with_history(bot, 7801, "ru")
+    me = person(bot, 7801, "ru", "Айгерім")
+    me.user.send_text("/forget")
+    question = await me.sees(
+        "This withdraws your consent and erases your data: your rider profile, the profiles "
+        "that only you manage, your links to other riders, and the history of those rides. "
+        "It can't be undone. Erase?"
+    )
+    me.user.press(me.t("Yes, erase my data"), message=question)
+    await me.sees("Goodbye. If you need the service again, send /start.")
+    await bot.settle()
+    async with bot.sessions() as session:
+        keys = list(await session.scalars(select(ConversationState.key)))
+    assert not [k for k in keys if "7801" in k], keys
