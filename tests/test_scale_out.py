@@ -61,6 +61,7 @@ from models import (
     RideStatus,
     Vehicle,
 )
+from models.sealed import use_cipher
 from tests.e2e.harness import DISPATCHERS, GROUPS, TEST_DISTRICTS, backlog
 from tests.e2e.test_booking import HOME, HOSPITAL, Q, calendar_days, seed_rider
 
@@ -717,6 +718,8 @@ async def test_riders_book_and_dispatchers_take_across_a_kill(
 
     try:
         await first.ready()
+        # Read what the bot processes sealed (stored updates) with their key.
+        use_cipher(DataKey.from_secret(env["DATA_KEY"]).cipher)
         async with sessions() as session:
             vehicles = {v.plate: v for v in await session.scalars(select(Vehicle))}
         seats = await seat_riders(
