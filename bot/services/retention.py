@@ -16,7 +16,7 @@ A rider with an open ride is never erased; the next sweep looks again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
@@ -124,18 +124,6 @@ async def last_active(session: AsyncSession, rider: Rider) -> datetime:
         if value is not None and value > latest:
             latest = value
     return latest
-
-
-@dataclass
-class Swept:
-    notified: list[int] = field(default_factory=list)
-    erased: list[int] = field(default_factory=list)
-    rides_anonymised: int = 0
-    accounts: int = 0
-
-    @property
-    def total(self) -> int:
-        return len(self.notified) + len(self.erased) + self.rides_anonymised + self.accounts
 
 
 async def has_open_ride(session: AsyncSession, rider_id: int) -> bool:
