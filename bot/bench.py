@@ -1038,7 +1038,6 @@ async def seed_riders(sessions: Any, count: int, districts: int, data_key: str) 
                         "phone": Persona(RIDER_IDS + n, "ru", n).phone,
                         "iin_encrypted": sealed[n].encrypted,
                         "iin_hash": sealed[n].lookup_hash,
-                        "iin_last4": sealed[n].last4,
                         "birth_date": date(1950 + n % 40, 1 + n % 12, 1 + n % 28),
                         "home_address": f"ул. Абая, {1 + n % 90}",
                         "category": "group1_mobility",

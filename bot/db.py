@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator
@@ -43,13 +44,20 @@ current_session: contextvars.ContextVar[AsyncSession | None] = contextvars.Conte
 
 
 def create_engine(database_url: str, *, echo: bool = False, pool_size: int = 8) -> AsyncEngine:
-    """Build the async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+    """Build the async engine for SQLite (aiosqlite) or PostgreSQL (asyncpg).
+
+    `hide_parameters`: a database error (logged with the failing update) names the statement
+    but never the values bound to it, which are names, phones, addresses and typed text.
+    """
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            private_file(Path(url.database))
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
         _configure_sqlite(engine)
         return engine
@@ -62,11 +70,26 @@ def create_engine(database_url: str, *, echo: bool = False, pool_size: int = 8) 
     return create_async_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         pool_size=pool_size,
         max_overflow=6,
         pool_timeout=600,
         pool_recycle=1800,
     )
+
+
+def private_file(database: Path) -> None:
+    """The SQLite file readable by the bot's user only (0600; its folder 0700 when new).
+
+    SQLite creates the `-wal` and `-shm` files with the database file's mode, so making the
+    database private before the first connection makes them private too.
+    """
+    database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not database.exists():
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    for path in (database, database.with_name(database.name + "-wal")):
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

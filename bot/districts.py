@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.booking_rules import BookingRules
 from bot.services.eligibility import ELIGIBILITY_RULE_KEYS, EligibilityRules
+from bot.services.limits import Limits
 from bot.services.phone import normalize_phone
 from models import Dispatcher, District, Vehicle
 
@@ -101,6 +102,15 @@ class DistrictEntry(_Strict):
         if match is None:
             raise ValueError('expected the desk\'s hours such as "08:00-20:00"')
         return f"{match[1]}:{match[2]}-{match[3]}:{match[4]}"
+
+    # Per-person limits (bot.services.limits.Limits), e.g. bookings_per_day = 4.
+    limits: dict[str, int] = {}
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, value: dict[str, int]) -> dict[str, int]:
+        Limits().with_overrides(value)
+        return value
 
     @field_validator("rules")
     @classmethod
@@ -188,6 +198,7 @@ async def sync_districts(session: AsyncSession, spec: DistrictsFile) -> None:
         district.desk_phone = entry.desk_phone
         district.desk_hours = entry.desk_hours
         district.rules = dict(entry.rules)
+        district.limits = dict(entry.limits)
         district.extra_categories = [c.model_dump() for c in entry.categories]
         district.standing_order_max_days = entry.standing_order_max_days
         district.standing_order_capacity_share = entry.standing_order_capacity_share

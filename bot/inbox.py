@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -35,6 +36,7 @@ from bot.i18n import LANGUAGES, N_
 from bot.services.outbox import enqueue_message
 from bot.storage.dialect import insert_ignore
 from models import Account, District, InboundUpdate, utcnow
+from models.sealed import open_text, seal_text
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +88,31 @@ def owner_gone(owner: str, me: str) -> bool:
     return False
 
 
+SEALED = "sealed"
+
+
+def seal_update(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The update as stored: encrypted with the data key, so what people typed (an IIN, a
+    shared contact, a location) never reaches the table, SQLite's WAL or PostgreSQL's WAL
+    (and its archives) in clear. Only replay reads it, and the row is emptied once handled."""
+    return {SEALED: seal_text(json.dumps(raw, ensure_ascii=False, separators=(",", ":")))}
+
+
+def open_update(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw update from a stored payload (rows stored before sealing are plain)."""
+    if SEALED in payload:
+        opened: dict[str, Any] = json.loads(open_text(str(payload[SEALED])))
+        return opened
+    return dict(payload)
+
+
 async def store_updates(
     sessions: async_sessionmaker[AsyncSession], updates: Iterable[Mapping[str, Any]]
 ) -> int:
     rows: list[Mapping[str, Any]] = [
         {
             "update_id": int(raw["update_id"]),
-            "payload": dict(raw),
+            "payload": seal_update(raw),
             "order_key": order_key(raw),
             "status": "pending",
             "attempts": 0,
@@ -376,7 +396,7 @@ class UpdateWorker:
         receipt = Receipt()
         try:
             await self.dp.feed_raw_update(
-                self.bot, row.payload, from_inbox=True, inbox_receipt=receipt
+                self.bot, open_update(row.payload), from_inbox=True, inbox_receipt=receipt
             )
         except Exception as exc:
             log.warning(
@@ -418,7 +438,7 @@ class UpdateWorker:
         if result.scalar_one_or_none() is None:
             return
         log.error("update given up", extra={"update_id": row.update_id})
-        if row.payload is not None and await tell_failed(session, row.payload):
+        if row.payload is not None and await tell_failed(session, open_update(row.payload)):
             self.on_enqueue()
 
 

@@ -44,4 +44,15 @@ def setup_logging(level: str) -> None:
     root.setLevel(level)
     # aiogram logs every update at INFO with the chat id; keep it for warnings only.
     logging.getLogger("aiogram.event").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    cap_library_loggers()
+
+
+# Libraries that log statements, parameters or request bodies at INFO or DEBUG: aiosqlite
+# logs every statement with its values (typed text, the raw update), SQLAlchemy the same with
+# echo, asyncpg and aiohttp requests and bodies. Capped even when the bot runs at DEBUG.
+CAPPED_LOGGERS = ("sqlalchemy", "aiosqlite", "asyncpg", "aiohttp", "alembic", "asyncio")
+
+
+def cap_library_loggers() -> None:
+    for name in CAPPED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

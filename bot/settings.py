@@ -6,10 +6,12 @@ deploy this bot are district IT staff, not Python developers.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -27,6 +29,22 @@ TOKEN_HELP = (
     "get your bot's token from @BotFather in Telegram (/newbot, or /token for an existing bot) "
     "and put it in .env as BOT_TOKEN=123456789:AA... (see .env.example)"
 )
+# Telegram's rule for the secret_token of setWebhook.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# A generated key (token_urlsafe(32), Fernet.generate_key) has 43-44 characters of ~64 kinds;
+# these catch a short passphrase or a repeated pattern, not every weak key.
+MIN_DATA_KEY = 32
+MIN_DISTINCT = 12
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -102,7 +120,30 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("expected a URL starting with http:// or https://")
+        # The token travels in every Bot API request's path: in clear only to this machine
+        # (a local Bot API server or a test stand-in).
+        if value.startswith("http://") and not is_loopback(value):
+            raise ValueError("expected https:// (http:// only for a server on this machine)")
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value().strip()
+        if secret and not WEBHOOK_SECRET.fullmatch(secret):
+            raise ValueError("expected 1-256 characters, each a letter, digit, _ or -")
+        return SecretStr(secret)
+
+    @field_validator("data_key")
+    @classmethod
+    def _key_strength(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value().strip()
+        if key and (len(key) < MIN_DATA_KEY or len(set(key)) < MIN_DISTINCT):
+            raise ValueError(
+                f"too weak: use at least {MIN_DATA_KEY} random characters, e.g. "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return SecretStr(key)
 
     @field_validator("database_url")
     @classmethod

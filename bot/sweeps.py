@@ -27,7 +27,7 @@ from bot.db import transaction
 from bot.delivery import reader
 from bot.i18n import N_
 from bot.inbox import owner_gone
-from bot.services import standing_orders
+from bot.services import retention, standing_orders
 from bot.services import sweeps as rules
 from bot.services.outbox import enqueue_document, enqueue_message
 from bot.services.people import notify_rider, rider_circle
@@ -131,6 +131,7 @@ class Sweeps:
         self.owner = owner
         self.on_enqueue = on_enqueue or (lambda: None)
         self.clock = clock
+        self.keeping = retention.RetentionRules.with_retention_days(settings.retention_days)
         self.running: set[str] = set()
         self.tasks: set[asyncio.Task[int | None]] = set()
         self.scheduler: AsyncIOScheduler | None = None
@@ -575,16 +576,18 @@ class Sweeps:
         )
 
     async def retention(self, now: datetime) -> int:
-        """Delete what is kept past its purpose: finished rides after the retention period
-        (their events with them), and the delivery plumbing after days."""
+        """Delete or anonymise what is kept past its purpose (`bot.services.retention`):
+        idle and never-verified profiles, ride details after a year, rides, audit rows and
+        withdrawn consents after five, unused accounts, and the delivery plumbing after days."""
+        done = await self.people(now)
         cut = rules.retention_cutoffs(now, self.settings.retention_days)
         old_rides = select(Ride.id).where(
-            Ride.status.in_(FINISHED), Ride.status_changed_at < cut.rides
+            Ride.status.in_(FINISHED), Ride.status_changed_at < now - self.keeping.records
         )
-        done = await self._delete_batches(RideEvent.id, RideEvent.ride_id.in_(old_rides))
+        done += await self._delete_batches(RideEvent.id, RideEvent.ride_id.in_(old_rides))
         done += await self._delete_batches(OutboxMessage.id, OutboxMessage.ride_id.in_(old_rides))
         done += await self._delete_batches(
-            Ride.id, Ride.status.in_(FINISHED), Ride.status_changed_at < cut.rides
+            Ride.id, Ride.status.in_(FINISHED), Ride.status_changed_at < now - self.keeping.records
         )
         # A standing order holds addresses like its rides: kept as long, once it has stopped.
         done += await self._delete_batches(
@@ -612,6 +615,42 @@ class Sweeps:
             OutboxMessage.status == "dead",
             OutboxMessage.created_at < cut.outbox_dead,
         )
+        return done
+
+    async def people(self, now: datetime) -> int:
+        """Profiles, rides, records and accounts by the keeping rules; one transaction per
+        person, so a sweep that stops halfway has done whole steps only."""
+        keeping = self.keeping
+        async with self.reads() as session:
+            riders = [
+                rider_id
+                for rider_id in await retention.riders_to_review(session, now, keeping)
+                if await retention.due(session, rider_id, now, keeping) != "keep"
+            ]
+        done = 0
+        for rider_id in riders:
+            async with transaction(self.sessions) as session:
+                step = await retention.review_rider(
+                    session, rider_id, now, keeping, self.settings.timezone
+                )
+            if step != "keep":
+                done += 1
+                self.on_enqueue()
+        while True:
+            async with transaction(self.sessions) as session:
+                count = await retention.anonymise_rides(session, now, keeping, limit=DELETE_BATCH)
+            done += count
+            if count:
+                self.on_enqueue()
+            if count < DELETE_BATCH:
+                break
+        async with transaction(self.sessions) as session:
+            done += await retention.delete_old_records(session, now, keeping)
+        async with self.reads() as session:
+            accounts = await retention.unused_accounts(session, now, keeping)
+        for account_id in accounts:
+            async with transaction(self.sessions) as session:
+                done += await retention.sweep_account(session, account_id, now)
         return done
 
     async def _delete_batches(self, key: Any, *where: ColumnElement[bool]) -> int:

@@ -23,6 +23,8 @@ class District(Base):
     language: Mapped[str] = mapped_column(String(2), default="ru")
     # Booking-rule overrides as given in the districts file; merged over the defaults.
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Per-person limit overrides from the districts file (bot.services.limits.Limits).
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Categories the district adds: [{"code": ..., "name_kk": ..., "name_ru": ...}].
     extra_categories: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     # Standing orders: the furthest end date (days after the first date), the share of a day's

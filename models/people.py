@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Text, UniqueCons
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
+from models.sealed import SealedDate, open_text
 
 
 class Account(Base):
@@ -58,8 +59,8 @@ class Rider(Base):
     iin_encrypted: Mapped[str] = mapped_column(Text)
     # Keyed hash (HMAC) of the IIN: finds duplicates without storing the IIN in clear.
     iin_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    iin_last4: Mapped[str] = mapped_column(String(4))
-    birth_date: Mapped[date | None]
+    # Sealed: the birth date is the IIN's first six digits (see models.sealed).
+    birth_date: Mapped[date | None] = mapped_column("birth_date_sealed", SealedDate)
     home_address: Mapped[str] = mapped_column(String(300))
     home_lat: Mapped[float | None]
     home_lon: Mapped[float | None]
@@ -83,6 +84,8 @@ class Rider(Base):
     vkk_notice_30_at: Mapped[datetime | None]
     vkk_notice_7_at: Mapped[datetime | None]
     vkk_expired_notice_at: Mapped[datetime | None]
+    # When the rider was told the profile is erased in 30 days for lack of use (retention).
+    retention_notice_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -92,6 +95,11 @@ class Rider(Base):
     representatives: Mapped[list[Representation]] = relationship(
         back_populates="rider", cascade="all, delete-orphan", lazy="select"
     )
+
+    @property
+    def iin_last4(self) -> str:
+        """The IIN's last four digits, read from the ciphertext when shown (never stored)."""
+        return open_text(self.iin_encrypted)[-4:]
 
 
 class Representation(Base):
@@ -105,6 +113,9 @@ class Representation(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     # parent, guardian, attorney, relative (linked by the rider's invite)
     relationship_kind: Mapped[str] = mapped_column(String(16))
+    # What this person may do for the rider (bot.services.representation.RIGHTS): set when
+    # linking and shown in the invitation; "full" for those who registered the rider.
+    rights: Mapped[str] = mapped_column(String(16), default="full")
     poa_number: Mapped[str | None] = mapped_column(String(64))
     poa_expires_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -123,3 +134,5 @@ class Invite(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     used_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    # The level the relative gets (bot.services.rights), chosen by the rider and shown in it.
+    rights: Mapped[str] = mapped_column(String(16), default="rides")

@@ -103,6 +103,8 @@ class Ride(Base):
     )
     occurrence_date: Mapped[date | None] = mapped_column(Date)
     leg: Mapped[str | None] = mapped_column(String(8))
+    # Set when the ride lost its name, phone and addresses after the keeping period.
+    anonymised_at: Mapped[datetime | None]
 
     @property
     def number(self) -> str:

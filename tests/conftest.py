@@ -62,6 +62,9 @@ def require_redis() -> None:
     require_service("Redis", "127.0.0.1", 6379)
 
 
+TEST_DATA_KEY = "test-data-key-0123456789abcdef0123456789abcdef"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test reads the developer's .env or real settings."""
@@ -78,7 +81,13 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
         }:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+    # Sealed columns need a key even in tests that build no app (an app sets its own).
+    from bot.services.crypto import DataKey
+    from models.sealed import use_cipher
+
+    use_cipher(DataKey.from_secret(TEST_DATA_KEY).cipher)
     yield
+    use_cipher(None)
 
 
 async def create_pg_database(template: str | None = None) -> str:
@@ -271,3 +280,39 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The bot-process tests take minutes each: started first, they run beside everything else
     on the parallel workers instead of keeping one worker busy after the rest have finished."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture
+async def db(sessions):
+    """One session on a migrated database with the test districts synced; rolled back after."""
+    from tests.factories import sync_test_districts
+
+    async with sessions() as session:
+        await sync_test_districts(session)
+        yield session
+        await session.rollback()
+
+
+@pytest.fixture
+async def env(migrated_db: str):
+    """Sweeps run as several processes would, on a migrated database, with a clock to move."""
+    from bot.db import create_engine, create_sessionmaker
+    from bot.settings import load_settings
+    from tests.factories import TODAY, Clock, Env, local, seed_districts
+
+    settings = load_settings(
+        bot_token="1:a",
+        database_url=migrated_db,
+        timezone="Asia/Almaty",
+        default_language="kk",
+        reminder_before_minutes=60,
+    )
+    engine = create_engine(migrated_db)
+    sessions = create_sessionmaker(engine)
+    await seed_districts(sessions)
+    made = Env(migrated_db, sessions, settings, Clock(local(TODAY, 12)), [engine])
+    try:
+        yield made
+    finally:
+        for e in made.engines:
+            await e.dispose()

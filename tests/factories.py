@@ -26,7 +26,8 @@ from bot.db import create_engine, create_sessionmaker
 from bot.districts import load_districts, sync_districts
 from bot.i18n import I18n, Translator
 from bot.keyboards import booking as kb
-from bot.keyboards.common import SKIP
+from bot.keyboards import registration as reg_kb
+from bot.keyboards.common import BACK, CANCEL, SKIP
 from bot.services import booking_rules as br
 from bot.services import registration as reg
 from bot.services.booking import Draft
@@ -141,7 +142,6 @@ async def add_rider(
         phone=phone,
         iin_encrypted="x",
         iin_hash=f"{os.getpid()}-{n}",
-        iin_last4=f"{n % 10000:04d}",
         home_address="Абай көшесі 10",
         category="group1",
         vkk_number="ВКК-1",
@@ -232,7 +232,6 @@ async def make_rider(
         phone=phone,
         iin_encrypted="sealed",
         iin_hash=f"hash-{n}-{datetime.now(UTC).timestamp()}",
-        iin_last4="9876",
         home_address="ул. Абая, 1",
         category="group1",
         disability_group=1,
@@ -431,7 +430,6 @@ async def seed_rider(
             phone=f"+7701555{n:04d}",
             iin_encrypted="sealed",
             iin_hash=f"e2e-booking-{n}-{name}",
-            iin_last4="1234",
             home_address=HOME,
             category="group1_mobility",
             disability_group=1,
@@ -683,7 +681,6 @@ async def booking_rider(
         phone="+77011234567",
         iin_encrypted="sealed",
         iin_hash=f"booking-test-{n}",
-        iin_last4="1234",
         home_address="ул. Абая, 1",
         category="group1_mobility",
         disability_group=1,
@@ -788,3 +785,179 @@ async def registered(
     bot.app.outbox_wakeup.set()
     await bot.settle()
     return rider_id
+
+
+# -- registration and privacy journeys (tests/e2e, tests/privacy) ------------------------------
+
+REGISTRATION_DISTRICTS = {
+    "ru": ("taldykorgan", -1001000000001, "город Талдыкорган"),
+    "kk": ("tekeli", -1001000000002, "Текелі қаласы"),
+}
+
+
+def valid_iin(first11: str) -> str:
+    """Complete 11 digits with the official check digit (tests pick readable numbers)."""
+    digits = [int(c) for c in first11]
+    for weights in (range(1, 12), (3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2)):
+        check = sum(d * w for d, w in zip(digits, weights, strict=True)) % 11
+        if check != 10:
+            return first11 + str(check)
+    raise AssertionError("never issued")
+
+
+async def first_contact(bot: Any, p: Person, lang: str) -> None:
+    """/start, the language, the intro and the consent accepted."""
+    p.user.send_text("/start")
+    await p.user.wait_for("Тілді таңдаңыз")
+    label = "Қазақ тілі" if lang == "kk" else "Русский язык"
+    p.user.press(lambda text: text.endswith(label))
+    consent = await p.user.wait_for(p.t(reg.CONSENT_TEXT, version="", retention="").split("(")[0])
+    assert reg.CONSENT_VERSION in consent.text
+    # The default retention (3 years) in the person's own words.
+    assert p.t(reg.YEARS_MANY, count=3) in consent.text
+    assert "Telegram" in consent.text and "/forget" in consent.text
+    assert p.user.keyboard_buttons == [p.t(reg_kb.AGREE), p.t(reg_kb.DISAGREE), p.t(CANCEL)]
+    p.tap(reg_kb.AGREE)
+    await p.sees("Thank you. Your consent is saved.")
+
+
+async def register_self(bot: Any, p: Person, lang: str, *, iin: str, name: str) -> None:
+    """The rider's own profile, step by step, with a wrong answer or two on the way."""
+    _, _, district_name = REGISTRATION_DISTRICTS[lang]
+    t = p.t
+    await p.sees("Who will ride? Choose one. You can register other people later in /profile.")
+    p.tap(reg_kb.ROLE_SELF)
+    await p.sees("Your full name, as in your ID card.")
+    # The first question has Cancel but no Back.
+    assert t(BACK) not in p.user.keyboard_buttons and t(CANCEL) in p.user.keyboard_buttons
+    p.user.send_sticker()
+    await p.sees("I can read only typed text at this step.")
+    p.user.send_text(name)
+    await p.sees("Your mobile number: press “Share my number” below, or type it.")
+    p.user.send_text("+7 999 123 45 67")
+    await p.sees("This is not a Kazakhstan mobile number.")
+    p.tap(reg_kb.SHARE_MY_NUMBER)
+    await p.sees("Your IIN, from your ID card.")
+    p.user.send_text(iin[:-1] + str((int(iin[-1]) + 1) % 10))
+    await p.sees(
+        "This IIN has a mistake: its last digit does not match the others. "
+        "Please check each digit."
+    )
+    p.user.send_text(f"{iin[:4]} {iin[4:8]} {iin[8:]}")
+    await p.sees("Which city or district do you live in?")
+    p.user.tap(district_name)
+    await p.sees(
+        "Home address, where the car picks up. If you are at that home now, you can send a "
+        "location pin instead."
+    )
+    p.user.send_text("x" * 301)
+    await p.sees("This is too long: please keep it under {limit} characters.", limit=300)
+    p.tap(reg_kb.SEND_PIN)
+    await p.sees("The pin is saved. Now describe the address in words for the driver.")
+    p.user.send_text("🏠🏠")
+    await p.sees("Please use letters and digits, not only symbols or emoji.")
+    p.user.send_text("Абай көшесі, 12, 5-пәтер")
+    await p.sees("Which of these describes you? It decides the right to the service.")
+    p.tap(reg.CATEGORY_LABELS["group1_mobility"])
+    # Group I is implied by the category: the next question is the VKK conclusion.
+    await p.sees("The number of the VKK conclusion (the medical advisory commission).")
+    p.user.send_text("123/45")
+    await p.sees("Until what date is the VKK conclusion valid?")
+    p.user.send_text("31.12.2020")
+    await p.sees(
+        "The date {date} has already passed: rides need a conclusion that is still valid.",
+        date="31.12.2020",
+    )
+    p.user.send_text(f"31.12.{date.today().year + 2}")
+    needs = await p.sees("What do you need on the way?")
+    assert t("Chosen now: {needs}.", needs=t("none")) in needs.text
+    p.tap(reg.NEED_LABELS["wheelchair"])
+    toggled = await p.sees("Chosen now: {needs}.", needs=t(reg.NEED_LABELS["wheelchair"]))
+    assert toggled is not None
+    assert reg_kb.CHOSEN_MARK + t(reg.NEED_LABELS["wheelchair"]) in p.user.keyboard_buttons
+    p.tap(reg_kb.DONE)
+    await p.sees("Who usually rides with you?")
+    p.tap(reg_kb.WITH_ASSISTANT)
+    summary = await p.sees("Please check the profile:")
+    for line in (
+        t("Full name: {value}", value=name),
+        t("IIN: {value}", value="••••••••" + iin[-4:]),
+        t("Home address: {value}", value="Абай көшесі, 12, 5-пәтер")
+        + " "
+        + t("(location pin saved)"),
+        t("Usually rides along: {value}", value=t(reg_kb.WITH_ASSISTANT)),
+    ):
+        assert line in summary.text
+    assert iin not in summary.text
+    # Back returns one step, and the answers are kept.
+    p.tap(BACK)
+    await p.sees("Who usually rides with you?")
+    p.tap(reg_kb.WITH_ASSISTANT)
+    await p.sees("Please check the profile:")
+    p.tap(reg_kb.CONFIRM)
+    await p.sees(
+        "Thank you! The profile of {name} is sent to the dispatchers of {district} for "
+        "checking. We will write to you here when they decide.",
+        name=name,
+        district=district_name,
+    )
+
+
+def card_of(bot: Any, chat_id: int, verification_id: int, t: Translator) -> Any:
+    title = t("Profile check {number} — {status}", number=verification_id, status="").rstrip()
+    found = [m for m in bot.stand_in.messages(chat_id) if m.text.startswith(title)]
+    assert len(found) == 1, f"one card per profile check, found {len(found)}"
+    return found[0]
+
+
+async def rider_with_history(bot: Any, telegram_id: int, lang: str) -> int:
+    """A verified rider with a linked relative (with a power of attorney) and one past ride."""
+    bot.person(telegram_id, name="Айгерім", lang=lang)
+    bot.person(telegram_id + 1, name="Ольга", lang="ru")
+    async with bot.sessions() as session:
+        owner = await account(session, telegram_id, language=lang, name="Айгерім")
+        data = rider_input(
+            IIN_KK,
+            name="Айгерім Сейітова",
+            birth_date=date(1958, 3, 5),
+            disability_group=1,
+            needs=frozenset({"wheelchair", "low_vision"}),
+            usual_companion=True,
+        )
+        rider = await register(session, owner, data)
+        aunt = await account(session, telegram_id + 1, language="ru", name="Ольга")
+        session.add(
+            Representation(
+                rider_id=rider.id,
+                account_id=aunt.id,
+                relationship_kind="attorney",
+                poa_number="02-1234",
+                poa_expires_on=date(2027, 1, 31),
+            )
+        )
+        verification = await reg.pending_verification(session, rider.id)
+        assert verification is not None
+        await reg.decide(session, verification.id, approve=True, actor_id=9001, actor_name="Айгүл")
+        session.add(
+            Ride(
+                rider_id=rider.id,
+                district_id=rider.district_id,
+                booked_by=owner.id,
+                pickup_address="Абай көшесі, 12",
+                destination="Облыстық аурухана",
+                purpose="clinic",
+                pickup_at=datetime.now(UTC) - timedelta(days=3),
+                status=RideStatus.COMPLETED.value,
+            )
+        )
+        await session.commit()
+        rider_id = int(rider.id)
+    bot.app.outbox_wakeup.set()
+    await bot.settle()
+    return rider_id
+
+
+async def outbox(session: AsyncSession, **where: Any) -> list[OutboxMessage]:
+    """The outbox rows so far, oldest first, those whose columns equal `where`."""
+    rows = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
+    return [r for r in rows if all(getattr(r, k) == v for k, v in where.items())]

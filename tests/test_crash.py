@@ -225,7 +225,6 @@ async def registered_rider(sessions: async_sessionmaker[AsyncSession]) -> None:
                 phone="+77011234567",
                 iin_encrypted=sealed.encrypted,
                 iin_hash=sealed.lookup_hash,
-                iin_last4=sealed.last4,
                 home_address="ул. Абая, 10",
                 category="group1_mobility",
                 disability_group=1,

@@ -64,7 +64,12 @@ class Behaviour:
 def make_dispatcher(
     sessions: async_sessionmaker[AsyncSession], behaviour: Behaviour, *, swallow: bool = False
 ) -> Dispatcher:
-    dp = Dispatcher(disable_fsm=True, settings=load_settings(bot_token="1:x", data_key="k" * 40))
+    dp = Dispatcher(
+        disable_fsm=True,
+        settings=load_settings(
+            bot_token="1:x", data_key="test-data-key-0123456789abcdef0123456789abcdef"
+        ),
+    )
     dp.update.outer_middleware(DatabaseMiddleware(sessions, dp.fsm, Replies()))
     dp.update.outer_middleware(PersonMiddleware(I18n(), "kk", SystemClock()))
     router = Router()

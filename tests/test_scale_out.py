@@ -62,6 +62,7 @@ from models import (
     RideStatus,
     Vehicle,
 )
+from models.sealed import use_cipher
 from tests.e2e.harness import DISPATCHERS, GROUPS, TEST_DISTRICTS, backlog
 from tests.factories import HOME, HOSPITAL, Q, quick_pacing_env, seed_rider
 
@@ -720,6 +721,8 @@ async def test_riders_book_and_dispatchers_take_across_a_kill(
 
     try:
         await first.ready()
+        # Read what the bot processes sealed (stored updates) with their key.
+        use_cipher(DataKey.from_secret(env["DATA_KEY"]).cipher)
         async with sessions() as session:
             vehicles = {v.plate: v for v in await session.scalars(select(Vehicle))}
         seats = await seat_riders(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from bot.callbacks.common import RowId
 
 
 class CalendarAction(StrEnum):
@@ -17,9 +21,9 @@ class CalendarPick(CallbackData, prefix="bk1c"):
     """A day of the inline calendar, a month to show, or a day that can't be booked."""
 
     action: CalendarAction
-    year: int
-    month: int
-    day: int = 0
+    year: Annotated[int, Field(ge=2000, le=2100)]
+    month: Annotated[int, Field(ge=1, le=12)]
+    day: Annotated[int, Field(ge=0, le=31)] = 0
 
 
 class SummaryAction(StrEnum):
@@ -59,4 +63,4 @@ class RideAction(StrEnum):
 
 class RidePress(CallbackData, prefix="mr1"):
     action: RideAction
-    ride_id: int = 0
+    ride_id: RowId = 0

@@ -7,8 +7,12 @@ re-reads the ride, so an old button can't act on a state it was not made for.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+from bot.callbacks.common import RowId
 
 
 class Act(StrEnum):
@@ -38,18 +42,18 @@ class Act(StrEnum):
 
 
 class RideAct(CallbackData, prefix="d1"):
-    ride: int
+    ride: RowId
     act: Act
-    arg: int = 0
+    arg: RowId = 0
 
 
 class ProposalAnswer(CallbackData, prefix="rp1"):
     """The rider's answer to another time offered by the dispatcher."""
 
-    ride: int
+    ride: RowId
     accept: bool
 
 
 class Rating(CallbackData, prefix="rt1"):
-    ride: int
-    stars: int
+    ride: RowId
+    stars: Annotated[int, Field(ge=1, le=5)]

@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from aiogram.filters.callback_data import CallbackData
 
+from bot.callbacks.common import RowId
+
 
 class ProfileAction(StrEnum):
     LIST = "ls"
@@ -28,8 +30,8 @@ class ProfileAction(StrEnum):
 
 class ProfilePress(CallbackData, prefix="pf1"):
     action: ProfileAction
-    rider: int = 0
-    arg: int = 0
+    rider: RowId = 0
+    arg: RowId = 0
     field: str = ""
 
 
@@ -51,6 +53,6 @@ class VerifyAction(StrEnum):
 
 
 class VerifyPress(CallbackData, prefix="vf1"):
-    verification: int
+    verification: RowId
     action: VerifyAction
     arg: str = ""

@@ -160,6 +160,12 @@ async def build(
     times in the zone people read them in (`I18n.tz`, the TIMEZONE setting)."""
     tz = i18n.tz
     t = i18n.translator(district.language)
+    if ride.anonymised_at is not None:
+        # Past its keeping period the card, like the ride, keeps no name, phone or address.
+        head = t(
+            "Request {number} — {state}", number=ride.number, state=t(desk_status(ride.status))
+        )
+        return head + "\n" + t("The details were removed after the keeping period."), None
     rider = await session.get(Rider, ride.rider_id)
     vehicle = await session.get(Vehicle, ride.vehicle_id) if ride.vehicle_id else None
     last = await session.scalar(

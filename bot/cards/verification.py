@@ -1,9 +1,16 @@
 """The verification card in the district's dispatcher chat: a new rider profile to check.
 
-Rendered from the database when the outbox sends it, in the district chat's language. It shows
-what a dispatcher needs to check the documents on the phone: name, phone, category, the VKK
-conclusion's number and expiry, the IIN's last four digits, mobility needs, who registered the
-rider, and the decision. Never the full IIN, a diagnosis or the disability group.
+Rendered from the database when the outbox sends it, in the district chat's language.
+
+What it shows, and why. Everyone in the group sees the card, and it stays in the chat's
+history, so it carries only what lets a dispatcher pick the check up and call the person: the
+check's number and state, the rider's name and phone, and who registered them (the rider, a
+parent, a guardian, an attorney with the power of attorney's number). The category (which
+names a disability group or a mental disorder), the ВКК conclusion, the IIN, mobility needs and
+the children's centre are health or identity data: the dispatcher who takes the check opens
+them in a private chat with the bot (`bot.services.full_profile.open_full_profile`, which
+checks they are a dispatcher of the district and audits each opening). Once decided, the card
+shrinks to its number, the decision and who made it: the name and phone leave the chat.
 """
 
 from __future__ import annotations
@@ -17,15 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cards.registry import CardRenderer, CardView, register_card
 from bot.i18n import N_, I18n, Translator
 from bot.keyboards.registration import verification_keyboard
-from bot.services.iin import mask_iin
 from bot.services.privacy import ERASED_CARD
 from bot.services.registration import (
-    CHILD,
-    NEED_LABELS,
     RELATIONSHIP_LABELS,
     VERIFICATION_CARD,
-    category_label,
-    needs_of,
     reason_text,
 )
 from models import AuditLog, District, Representation, Rider, Verification
@@ -55,26 +57,14 @@ def card_text(
             number=verification.id,
             status=t(STATUS_LABELS.get(verification.status, N_("waiting for a dispatcher"))),
         ),
-        t("Name: {name}, phone {phone}", name=rider.full_name, phone=rider.phone),
-        t("Category: {category}", category=category_label(t, t.lang, rider.category, district)),
     ]
-    if rider.category == CHILD and rider.centre_name:
-        lines.append(t("Centre: {centre}", centre=rider.centre_name))
-    expiry = (
-        t.date(rider.vkk_expires_on) if rider.vkk_expires_on else t(N_("indefinite conclusion"))
-    )
-    lines.append(
-        t(
-            "VKK conclusion: No. {number}, valid until {expiry}",
-            number=rider.vkk_number,
-            expiry=expiry,
-        )
-    )
-    lines.append(t("IIN: {iin}", iin=mask_iin(rider.iin_last4)))
-    needs = [t(NEED_LABELS[code]) for code in sorted(needs_of(rider))]
-    lines.append(
-        t("Needs on the way: {needs}", needs=", ".join(needs) if needs else t(N_("none")))
-    )
+    if verification.status != "pending":
+        # Decided or replaced: nothing about the person needs to stay in the chat.
+        return "\n".join(lines + _decision(t, verification))
+    lines += [
+        t("Name: {name}, phone {phone}", name=rider.full_name, phone=rider.phone),
+        t("The documents and needs: open the profile in a private chat with the bot."),
+    ]
     if not representations:
         lines.append(t("Registered by: the rider"))
     for rep in representations:
@@ -87,6 +77,11 @@ def card_text(
                 until=until,
             )
         lines.append(t("Representative: {kind}", kind=kind))
+    return "\n".join(lines)
+
+
+def _decision(t: Translator, verification: Verification) -> list[str]:
+    lines = []
     if verification.status in ("approved", "rejected") and verification.decided_at:
         lines.append(
             t(
@@ -99,7 +94,7 @@ def card_text(
         lines.append(
             t("Reason for rejecting: {reason}", reason=reason_text(t, verification.reason))
         )
-    return "\n".join(lines)
+    return lines
 
 
 async def build(

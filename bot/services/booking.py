@@ -26,6 +26,7 @@ from bot.services.outbox import enqueue_card
 from bot.services.registration import access_to, eligibility_of, riders_of
 from bot.services.ride_labels import status_label
 from bot.services.rides import Action, Actor, allowed_actions, change, record_creation
+from bot.services.text import strip_hostile
 from models import OPEN_STATUSES, Account, District, Ride, Rider, RideStatus
 
 # Kazakhstan's one zone (UTC+5); the handlers pass the TIMEZONE setting.
@@ -100,8 +101,9 @@ _YEAR_ROLLOVER: Final = timedelta(days=180)
 
 
 def clean_text(text: str | None, *, limit: int = MAX_TEXT) -> str | Reason:
-    """Collapse whitespace, then refuse empty text, over-long text, and text with no words."""
-    value = " ".join((text or "").split())
+    """Drop hostile characters (`bot.services.text`), collapse whitespace, then refuse empty
+    text, over-long text, and text with no words."""
+    value = " ".join(strip_hostile(text or "").split())
     if not value:
         return EMPTY_TEXT
     if len(value) > limit:

@@ -5,7 +5,8 @@ one IIN can't be registered twice and a copy of the database alone reveals no II
 are derived separately from the setting, so the lookup hash says nothing about the cipher key.
 
 With `DATA_KEY` empty on the embedded SQLite default, the first start writes a random key into a
-file beside the database (mode 0600) and says in the log that it must be backed up. A key that
+file in a `keys` folder beside the data folder (mode 0600, folder 0700), not in the data folder
+that is backed up, and says in the log that it must be backed up separately. A key that
 can't decrypt what is already stored stops the start with one readable line.
 """
 
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.settings import Settings
 from models import Rider
+from models.sealed import use_cipher
 
 log = logging.getLogger(__name__)
 
@@ -100,20 +102,61 @@ def seal_iin(key: DataKey, iin: str) -> SealedIin:
     return SealedIin(key.encrypt(digits), key.lookup_hash(digits), digits[-4:])
 
 
+KEY_DIR = "keys"
+
+
 def key_file_path(database_url: str) -> Path | None:
-    """`data/invataxi.sqlite3` keeps its key in `data/invataxi.key`; None for other databases."""
+    """`data/invataxi.sqlite3` keeps its key in `keys/invataxi.key`; None for other databases.
+
+    Not beside the database: operators back up the data folder, and a copy of the database
+    with its key beside it is the personal data in clear.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    database = Path(url.database)
+    return database.parent.parent / KEY_DIR / database.with_suffix(KEY_FILE_SUFFIX).name
+
+
+def legacy_key_file_path(database_url: str) -> Path | None:
+    """Where earlier versions wrote the key: beside the database."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     return Path(url.database).with_suffix(KEY_FILE_SUFFIX)
 
 
+def existing_key_file(database_url: str) -> Path | None:
+    """The key file in use: the current place first, then the old one (with a warning)."""
+    path, legacy = key_file_path(database_url), legacy_key_file_path(database_url)
+    if path is not None and path.exists():
+        return path
+    if legacy is not None and legacy.exists():
+        log.warning(
+            "the data key file %s sits beside the database, in the folder that is backed up: "
+            "move it to %s (mode 0600) and keep its copy apart from the backups",
+            legacy,
+            path,
+        )
+        return legacy
+    return None
+
+
 def load_data_key(settings: Settings) -> DataKey:
-    """The data key from `DATA_KEY`, or from (or newly into) the key file beside SQLite."""
+    """The data key from `DATA_KEY`, or from (or newly into) the key file beside SQLite.
+
+    The key also becomes the one sealed columns use (`models.sealed`).
+    """
+    key = _load_data_key(settings)
+    use_cipher(key.cipher)
+    return key
+
+
+def _load_data_key(settings: Settings) -> DataKey:
     secret = settings.data_key.get_secret_value()
     if secret.strip():
         return DataKey.from_secret(secret)
-    path = key_file_path(settings.database_url)
+    path = existing_key_file(settings.database_url) or key_file_path(settings.database_url)
     if path is None:
         if settings.is_sqlite:
             # An in-memory database lives as long as the process, and so may its key.
@@ -134,7 +177,7 @@ def load_data_key(settings: Settings) -> DataKey:
                 f"The data key file {path} is damaged: restore it from the backup"
             ) from None
     secret = secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:

@@ -486,9 +486,10 @@ def parse_time_input(text: str, reference: datetime, tz: tzinfo) -> datetime | N
             day = date(year, int(match["month"]), int(match["day"]))
             if not match["year"] and day < local_ref.date() - timedelta(days=180):
                 day = date(year + 1, day.month, day.day)
-    except ValueError:
+        # Year 0001 in a zone east of UTC is before the first representable instant.
+        return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return datetime.combine(day, clock, tzinfo=tz).astimezone(UTC)
 
 
 def proposal_problem(at: datetime, now: datetime) -> Reason | None:

@@ -48,6 +48,14 @@ from models import (
 )
 
 ERASED_CARD = "verification_erased"
+# A ride card or a notice about a person whose data is erased: edited to one line without
+# personal data (bot.cards.erased). Its subject is an audit row holding only where it is.
+ERASED_MESSAGE = "message_erased"
+ERASED_MESSAGE_ACTION = "message_erased"
+# Telegram ids erased in the session's transaction (read by the conversation storage).
+ERASED_IN_SESSION = "invataxi_erased_telegram_ids"
+# Group notices that name a rider (bot.services.reachability marks them with the rider's id).
+ABOUT_RIDER = "about_rider"
 OPEN_RIDE = N_(
     "Your data can't be erased while ride {number} ({date}) is open. Cancel it or wait until "
     "it is finished, then send /forget again."
@@ -65,9 +73,12 @@ PROFILE_DELETED = N_(
 @dataclass(frozen=True)
 class RiderRecord:
     rider: Rider
-    # The IIN in clear; None when the data key can't read it (then the card's last 4 are shown).
+    # The IIN in clear, for the rider only; None for representatives or when the key can't
+    # read it (then the last 4 are shown).
     iin: str | None
     own: bool
+    # The representative's level (bot.services.rights); None for the rider's own profile.
+    rights: str | None
     representations: list[tuple[Representation, Account]]
     rides: int
     verifications: list[Verification]
@@ -103,10 +114,26 @@ async def stored_data(session: AsyncSession, account: Account, key: DataKey) -> 
     )
     records: list[RiderRecord] = []
     for rider in await riders_of(session, account):
-        try:
-            iin: str | None = key.decrypt(rider.iin_encrypted)
-        except DataKeyError:
-            iin = None
+        own = rider.account_id == account.id
+        rep = (
+            None
+            if own
+            else await session.scalar(
+                select(Representation).where(
+                    Representation.rider_id == rider.id, Representation.account_id == account.id
+                )
+            )
+        )
+        rights = rep.rights if rep is not None else None
+        iin: str | None = None
+        # The whole IIN to the rider and to whoever registered them (who typed it: a parent,
+        # guardian or attorney); an invited relative sees the last digits (the handler shows
+        # `rider.iin_last4` when `iin` is None), and with "rides" no health fields at all.
+        if own or (rep is not None and rep.relationship_kind != "relative"):
+            try:
+                iin = key.decrypt(rider.iin_encrypted)
+            except DataKeyError:
+                iin = None
         reps = await session.execute(
             select(Representation, Account)
             .join(Account, Account.id == Representation.account_id)
@@ -127,7 +154,8 @@ async def stored_data(session: AsyncSession, account: Account, key: DataKey) -> 
             RiderRecord(
                 rider=rider,
                 iin=iin,
-                own=rider.account_id == account.id,
+                own=own,
+                rights=rights,
                 representations=[(r, a) for r, a in reps.all()],
                 rides=int(rides or 0),
                 verifications=verifications,
@@ -166,7 +194,7 @@ def _open_reason(msgid: str, ride: Ride, tz_name: str) -> Reason:
     return Reason("ride_open", msgid, {"number": ride.number, "date": when})
 
 
-async def _erase_rider(session: AsyncSession, rider: Rider) -> int:
+async def erase_rider(session: AsyncSession, rider: Rider) -> int:
     """Delete one rider and everything hanging off them; returns how many rides went."""
     rides = await session.scalar(
         select(func.count()).select_from(Ride).where(Ride.rider_id == rider.id)
@@ -200,6 +228,7 @@ async def _erase_rider(session: AsyncSession, rider: Rider) -> int:
             chat_id=int(verification.card_chat_id or 0),
             topic_id=district.topic_id if district else None,
         )
+    await erase_group_messages(session, rider)
     # Consents given for this rider stay as proof, unlinked from the deleted profile.
     await session.execute(
         update(Consent)
@@ -210,6 +239,87 @@ async def _erase_rider(session: AsyncSession, rider: Rider) -> int:
     await session.delete(rider)
     await session.flush()
     return int(rides or 0)
+
+
+async def _erase_posted(
+    session: AsyncSession, *, chat_id: int, message_id: int, what: str, number: str | None
+) -> None:
+    """Queue the edit of one posted group message to a line without personal data."""
+    district = await session.scalar(select(District).where(District.chat_id == chat_id))
+    trace = AuditLog(
+        action=ERASED_MESSAGE_ACTION,
+        subject=what,
+        details={
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "topic_id": district.topic_id if district else None,
+            "language": district.language if district else "ru",
+            "what": what,
+            "number": number,
+        },
+    )
+    session.add(trace)
+    await session.flush()
+    await enqueue_card(
+        session,
+        kind=ERASED_MESSAGE,
+        subject_id=trace.id,
+        chat_id=chat_id,
+        topic_id=district.topic_id if district else None,
+    )
+
+
+def _names_rider(row: OutboxMessage, rider: Rider) -> bool:
+    payload = row.payload or {}
+    if payload.get(ABOUT_RIDER) is not None:
+        return bool(payload.get(ABOUT_RIDER) == rider.id)
+    params = payload.get("params") or {}
+    # Rows queued before notices were marked: recognised by the name and phone they show.
+    return bool(params.get("name") == rider.full_name and params.get("phone") == rider.phone)
+
+
+async def erase_group_messages(session: AsyncSession, rider: Rider) -> int:
+    """Every ride card and notice about the rider in a dispatcher chat is edited to one line.
+
+    Ride cards are found through the rides; notices ("the rider blocked the bot") through the
+    outbox rows that sent them, which are then deleted, as they hold the name and phone too.
+    Returns how many messages will be edited.
+    """
+    count = 0
+    rides = await session.scalars(
+        select(Ride).where(Ride.rider_id == rider.id, Ride.card_message_id.is_not(None))
+    )
+    for ride in rides:
+        await _erase_posted(
+            session,
+            chat_id=int(ride.card_chat_id or 0),
+            message_id=int(ride.card_message_id or 0),
+            what="ride",
+            number=ride.number,
+        )
+        count += 1
+    notices = await session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.account_id.is_(None),
+            OutboxMessage.chat_id < 0,
+            OutboxMessage.kind.in_(("send", "reply")),
+        )
+    )
+    for row in list(notices):
+        if not _names_rider(row, rider):
+            continue
+        if row.sent_message_id:
+            await _erase_posted(
+                session,
+                chat_id=row.chat_id,
+                message_id=int(row.sent_message_id),
+                what="notice",
+                number=None,
+            )
+            count += 1
+        await session.delete(row)
+    await session.flush()
+    return count
 
 
 async def _keeps_someone(session: AsyncSession, rider: Rider, without: Account) -> bool:
@@ -258,7 +368,7 @@ async def delete_profile(
             msgid=PROFILE_DELETED,
             params={"name": rider.full_name},
         )
-    rides = await _erase_rider(session, rider)
+    rides = await erase_rider(session, rider)
     audit(
         session,
         "rider_deleted",
@@ -305,7 +415,7 @@ async def forget(
                     params={"name": rider.full_name},
                 )
             deleted.append(rider.id)
-            rides += await _erase_rider(session, rider)
+            rides += await erase_rider(session, rider)
     reps = await session.execute(
         delete(Representation)
         .where(Representation.account_id == account.id)
@@ -320,6 +430,9 @@ async def forget(
         .execution_options(synchronize_session=False)
     )
     tid = account.telegram_id
+    # The conversation storage writes this update's state just before the commit, after the
+    # delete below: it leaves alone every conversation of an id erased in this transaction.
+    session.info.setdefault(ERASED_IN_SESSION, set()).add(tid)
     await session.execute(
         delete(ConversationState)
         .where(ConversationState.key.like(f"%:{tid}:{tid}:%"))

@@ -70,7 +70,7 @@ async def mark_unreachable(session: AsyncSession, account_id: int, ride_id: int 
             msgid = RIDER_BLOCKED_RIDE if about else RIDER_BLOCKED
         if about is not None:
             params["number"] = about.number
-        enqueue_message(
+        notice = enqueue_message(
             session,
             chat_id=district.chat_id,
             topic_id=district.topic_id,
@@ -80,5 +80,7 @@ async def mark_unreachable(session: AsyncSession, account_id: int, ride_id: int 
             ride_id=about.id if about else None,
             reply_to_card=about is not None,
         )
+        # Found again when the rider's data is erased, to edit the notice out of the chat.
+        notice.payload = {**notice.payload, "about_rider": rider.id}
         told += 1
     return told

@@ -30,6 +30,7 @@ from bot.services.eligibility import Verification as VerificationState
 from bot.services.i18n_types import N_, Reason, Translate
 from bot.services.outbox import enqueue_card, enqueue_message
 from bot.services.people import notify_rider
+from bot.services.rights import Act, Rights, may, parse_rights, rights_when_registering
 from models import (
     Account,
     AuditLog,
@@ -77,6 +78,9 @@ ELIGIBILITY_FIELDS: Final = frozenset(
         "vkk_expires_on",
     }
 )
+# Who the person is and how to reach them: a verified profile renamed or given another phone
+# could be someone else's, so these send it back to the dispatchers as well.
+REVERIFY_FIELDS: Final = ELIGIBILITY_FIELDS | {"full_name", "phone"}
 # The categories every district serves (see DOMAIN.md); a district may add its own.
 CATEGORY_LABELS: Final = {
     Category.GROUP1_MOBILITY.value: N_("Group I disability with difficulty moving"),
@@ -135,6 +139,10 @@ INVITE_OWN = Reason(
     N_("This is your own invitation. Send the link to the relative you want to link."),
 )
 NOT_ALLOWED = Reason("not_allowed", N_("This profile is not linked to you any more."))
+CHANGED_BY_OTHER: Final = N_(
+    "Someone else changed a profile.\nProfile: {name}\nChanged by: {who}\nSee it in /profile. "
+    "If you did not expect this, unlink that person in /profile and call the dispatcher."
+)
 LAST_MANAGER = Reason(
     "last_manager",
     N_(
@@ -195,6 +203,8 @@ class Decision:
     ok: bool
     verification: Verification | None
     rider: Rider | None = None
+    # The press did not come from the check's own card in its own chat.
+    wrong_card: bool = False
 
 
 @dataclass(frozen=True)
@@ -410,7 +420,6 @@ async def register_rider(
         phone=data.phone,
         iin_encrypted=data.iin.encrypted,
         iin_hash=data.iin.lookup_hash,
-        iin_last4=data.iin.last4,
         birth_date=data.birth_date,
         home_address=data.home_address,
         home_lat=data.home_lat,
@@ -440,6 +449,7 @@ async def register_rider(
                 rider_id=rider.id,
                 account_id=account.id,
                 relationship_kind=relationship.kind,
+                rights=rights_when_registering(relationship.kind).value,
                 poa_number=relationship.poa_number,
                 poa_expires_on=relationship.poa_expires_on,
                 created_at=now,
@@ -490,8 +500,15 @@ async def _consent_for_rider(
 async def request_verification(
     session: AsyncSession, rider: Rider, *, now: datetime | None = None
 ) -> Verification:
-    """A new verification for the rider's district; an older pending one is superseded."""
+    """Ask the rider's district to check the profile.
+
+    A check already waiting in the same district is kept and its card edited in place, so a
+    profile resubmitted again and again stays one card in the dispatcher chat; one waiting in
+    another district (the rider moved) is superseded and a new card posted where they live.
+    """
     now = now or utcnow()
+    # Counted by bot.services.limits.may_resubmit.
+    session.add(AuditLog(action="verification_requested", subject=f"rider:{rider.id}", at=now))
     older = list(
         await session.scalars(
             select(Verification).where(
@@ -499,6 +516,23 @@ async def request_verification(
             )
         )
     )
+    rider.verification = "pending"
+    rider.verified_at = None
+    rider.verified_by = None
+    rider.rejection_reason = None
+    same = [v for v in older if v.district_id == rider.district_id]
+    if same:
+        keep = same[-1]
+        district = await session.get(District, keep.district_id)
+        if district is not None:
+            await enqueue_card(
+                session,
+                kind=VERIFICATION_CARD,
+                subject_id=keep.id,
+                chat_id=keep.card_chat_id or district.chat_id,
+                topic_id=district.topic_id,
+            )
+        older = [v for v in older if v is not keep]
     for old in older:
         old.status = "superseded"
         old.decided_at = now
@@ -511,10 +545,8 @@ async def request_verification(
                 chat_id=old.card_chat_id or old_district.chat_id,
                 topic_id=old_district.topic_id,
             )
-    rider.verification = "pending"
-    rider.verified_at = None
-    rider.verified_by = None
-    rider.rejection_reason = None
+    if same:
+        return keep
     verification = Verification(rider_id=rider.id, district_id=rider.district_id, created_at=now)
     session.add(verification)
     await session.flush()
@@ -550,7 +582,14 @@ async def update_rider(
     """Apply edited fields; an eligibility field that really changed asks for verification.
 
     `changes` holds rider columns, plus `iin` as a SealedIin and `needs` as a set of codes.
+    Only the rider and representatives with "full" rights may change a profile; a change of
+    the name, phone or anything eligibility rests on goes back to the dispatchers, and a
+    change made by anyone but the rider is told to the rider (or, for a rider without
+    Telegram, to the other people who manage the profile).
     """
+    rights = await rights_of(session, rider, by)
+    if rights is NOT_LINKED or not may(rights, Act.EDIT_PROFILE):
+        return NOT_ALLOWED
     changed: set[str] = set()
     for name, value in changes.items():
         if name == "iin":
@@ -561,7 +600,6 @@ async def update_rider(
                 return IIN_TAKEN
             rider.iin_encrypted = value.encrypted
             rider.iin_hash = value.lookup_hash
-            rider.iin_last4 = value.last4
             changed.add(name)
         elif name == "needs":
             assert isinstance(value, frozenset)
@@ -572,7 +610,7 @@ async def update_rider(
             setattr(rider, name, value)
             changed.add(name)
     # A rejected profile goes back for checking after any correction.
-    reverify = bool(changed & ELIGIBILITY_FIELDS) or (
+    reverify = bool(changed & REVERIFY_FIELDS) or (
         bool(changed) and rider.verification == "rejected"
     )
     if reverify:
@@ -596,7 +634,46 @@ async def update_rider(
             subject=f"rider:{rider.id}",
             details={"by": f"account:{by.id}", "fields": sorted(changed), "reverify": reverify},
         )
+        await tell_of_change(session, rider, by)
     return Update(changed=frozenset(changed), reverify=reverify)
+
+
+NOT_LINKED: Final = "not_linked"
+
+
+async def rights_of(session: AsyncSession, rider: Rider, account: Account) -> str | None:
+    """None for the rider themself, the representation's level, or NOT_LINKED."""
+    if rider.account_id is not None and rider.account_id == account.id:
+        return None
+    rights = await session.scalar(
+        select(Representation.rights).where(
+            Representation.rider_id == rider.id, Representation.account_id == account.id
+        )
+    )
+    return rights if rights is not None else NOT_LINKED
+
+
+async def tell_of_change(session: AsyncSession, rider: Rider, by: Account) -> int:
+    """Tell the rider that someone else changed their profile; returns how many were told."""
+    if rider.account_id == by.id:
+        return 0
+    if rider.account_id is not None:
+        told = [await session.get(Account, rider.account_id)]
+    else:
+        told = [acc for _, acc in await relatives_of(session, rider.id) if acc.id != by.id]
+    count = 0
+    for person in told:
+        if person is None or person.telegram_id < 0:
+            continue
+        enqueue_message(
+            session,
+            chat_id=person.telegram_id,
+            account_id=person.id,
+            msgid=CHANGED_BY_OTHER,
+            params={"who": by.display_name or "—", "name": rider.full_name},
+        )
+        count += 1
+    return count
 
 
 async def update_representation(
@@ -661,6 +738,17 @@ REJECTED_MSG: Final = N_(
 )
 
 
+def pressed_on_card(
+    verification: Verification, chat_id: int | None, message_id: int | None
+) -> bool:
+    """Was a button pressed on this check's posted card (not another message or chat)?"""
+    return (
+        verification.card_message_id is not None
+        and verification.card_chat_id == chat_id
+        and verification.card_message_id == message_id
+    )
+
+
 async def decide(
     session: AsyncSession,
     verification_id: int,
@@ -670,9 +758,20 @@ async def decide(
     actor_name: str,
     reason: str | None = None,
     now: datetime | None = None,
+    chat_id: int | None = None,
+    message_id: int | None = None,
 ) -> Decision:
-    """First dispatcher wins: one conditional update from pending; the loser changes nothing."""
+    """First dispatcher wins: one conditional update from pending; the loser changes nothing.
+
+    `chat_id` and `message_id` are where the button was pressed: a decision counts only from
+    the check's own card in its own chat, as a ride's buttons do (a forged press from another
+    card or group changes nothing). Give both from every press.
+    """
     now = now or utcnow()
+    if chat_id is not None or message_id is not None:
+        current = await session.get(Verification, verification_id)
+        if current is None or not pressed_on_card(current, chat_id, message_id):
+            return Decision(ok=False, verification=current, wrong_card=True)
     status = "approved" if approve else "rejected"
     won = await session.execute(
         update(Verification)
@@ -736,6 +835,11 @@ RELATIVE_LINKED: Final = N_(
     "{relative} accepted your invitation and is now linked to your profile: they can book "
     "rides for you and get your ride messages. Unlink them any time in /profile."
 )
+RELATIVE_LINKED_FULL: Final = N_(
+    "{relative} accepted your invitation and is now linked to your profile: they can book "
+    "rides for you, get your ride messages, and see and change your profile. You will be told "
+    "of every change. Unlink them any time in /profile."
+)
 RELATIVE_UNLINKED: Final = N_(
     "{name} unlinked you from their profile. You will no longer get their ride messages."
 )
@@ -745,15 +849,25 @@ REPRESENTATIVE_LEFT: Final = N_(
 
 
 async def create_invite(
-    session: AsyncSession, rider: Rider, account: Account, *, now: datetime | None = None
+    session: AsyncSession,
+    rider: Rider,
+    account: Account,
+    *,
+    rights: str = Rights.RIDES,
+    now: datetime | None = None,
 ) -> Invite:
-    """A fresh single-use code; valid 24 hours. Deep-link payloads allow [A-Za-z0-9_-]."""
+    """A fresh single-use code; valid 24 hours. Deep-link payloads allow [A-Za-z0-9_-].
+
+    `rights` is what the relative will be able to do (bot.services.rights), shown in the
+    invitation; only someone who may invite (the rider, or "full" rights) creates one.
+    """
     now = now or utcnow()
     invite = Invite(
         code=secrets.token_urlsafe(12),
         rider_id=rider.id,
         created_by=account.id,
         expires_at=now + INVITE_TTL,
+        rights=parse_rights(rights).value,
     )
     session.add(invite)
     await session.flush()
@@ -817,8 +931,14 @@ async def accept_invite(
     )
     if used.scalar_one_or_none() is None:
         return INVITE_USED
+    invite = await session.get(Invite, code)
+    level = parse_rights(invite.rights if invite is not None else None)
     rep = Representation(
-        rider_id=rider.id, account_id=account.id, relationship_kind="relative", created_at=now
+        rider_id=rider.id,
+        account_id=account.id,
+        relationship_kind="relative",
+        rights=level.value,
+        created_at=now,
     )
     session.add(rep)
     if account.role is None:
@@ -830,11 +950,14 @@ async def accept_invite(
             session,
             chat_id=owner.telegram_id,
             account_id=owner.id,
-            msgid=RELATIVE_LINKED,
+            msgid=RELATIVE_LINKED if level is Rights.RIDES else RELATIVE_LINKED_FULL,
             params={"relative": account.display_name or "—"},
         )
     audit(
-        session, "representative_linked", subject=f"rider:{rider.id}", details={"kind": "relative"}
+        session,
+        "representative_linked",
+        subject=f"rider:{rider.id}",
+        details={"kind": "relative", "rights": level.value},
     )
     return rep
 

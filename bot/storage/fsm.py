@@ -27,6 +27,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import READ_ONLY, current_session
+from bot.services.privacy import ERASED_IN_SESSION
 from bot.storage.dialect import upsert
 from models import ConversationState, utcnow
 
@@ -120,7 +121,11 @@ class SqlStorage(BaseStorage):
         if session is None:
             return
         held = _held(session)
+        erased = {str(tid) for tid in session.info.get(ERASED_IN_SESSION, ())}
         for built, columns in held.dirty.items():
+            if erased & set(built.split(":")):
+                # /forget in this very update: no conversation row is written back for them.
+                continue
             state, data = held.rows[built]
             await upsert(
                 session,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -20,56 +19,15 @@ from models import (
     RideStatus,
     Verification,
 )
-from tests.factories import IIN_KK, Person, account, one, person, register, rider_input
+from tests.factories import (
+    IIN_KK,
+    Person,
+    one,
+    person,
+    rider_with_history,
+)
 
 GROUP = -1001000000001
-
-
-async def rider_with_history(bot: Any, telegram_id: int, lang: str) -> int:
-    """A verified rider with a linked relative (with a power of attorney) and one past ride."""
-    bot.person(telegram_id, name="Айгерім", lang=lang)
-    bot.person(telegram_id + 1, name="Ольга", lang="ru")
-    async with bot.sessions() as session:
-        owner = await account(session, telegram_id, language=lang, name="Айгерім")
-        data = rider_input(
-            IIN_KK,
-            name="Айгерім Сейітова",
-            birth_date=date(1958, 3, 5),
-            disability_group=1,
-            needs=frozenset({"wheelchair", "low_vision"}),
-            usual_companion=True,
-        )
-        rider = await register(session, owner, data)
-        aunt = await account(session, telegram_id + 1, language="ru", name="Ольга")
-        session.add(
-            Representation(
-                rider_id=rider.id,
-                account_id=aunt.id,
-                relationship_kind="attorney",
-                poa_number="02-1234",
-                poa_expires_on=date(2027, 1, 31),
-            )
-        )
-        verification = await reg.pending_verification(session, rider.id)
-        assert verification is not None
-        await reg.decide(session, verification.id, approve=True, actor_id=9001, actor_name="Айгүл")
-        session.add(
-            Ride(
-                rider_id=rider.id,
-                district_id=rider.district_id,
-                booked_by=owner.id,
-                pickup_address="Абай көшесі, 12",
-                destination="Облыстық аурухана",
-                purpose="clinic",
-                pickup_at=datetime.now(UTC) - timedelta(days=3),
-                status=RideStatus.COMPLETED.value,
-            )
-        )
-        await session.commit()
-        rider_id = int(rider.id)
-    bot.app.outbox_wakeup.set()
-    await bot.settle()
-    return rider_id
 
 
 async def test_mydata_lists_every_stored_field(bot) -> None:

@@ -61,10 +61,11 @@ def test_a_short_key_is_refused_with_advice() -> None:
 
 def test_data_key_setting_wins(tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'invataxi.sqlite3'}"
-    key = load_data_key(settings_for(db, "a-long-enough-secret-for-tests"))
+    secret = "a-long-enough-secret-for-tests-0123456789"
+    key = load_data_key(settings_for(db, secret))
     assert key.generated is None
-    assert not (tmp_path / "data" / "invataxi.key").exists()
-    assert key.decrypt(DataKey.from_secret("a-long-enough-secret-for-tests").encrypt(IIN)) == IIN
+    assert not (tmp_path / "keys" / "invataxi.key").exists()
+    assert key.decrypt(DataKey.from_secret(secret).encrypt(IIN)) == IIN
 
 
 def test_first_start_on_sqlite_generates_a_private_key_file_and_says_to_back_it_up(
@@ -73,10 +74,12 @@ def test_first_start_on_sqlite_generates_a_private_key_file_and_says_to_back_it_
     db = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'invataxi.sqlite3'}"
     with caplog.at_level(logging.WARNING):
         first = load_data_key(settings_for(db))
-    path = tmp_path / "data" / "invataxi.key"
+    # Not in the data folder that is backed up with the database.
+    path = tmp_path / "keys" / "invataxi.key"
     assert key_file_path(db) == path
     assert first.generated == path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     secret = path.read_text().strip()
     assert len(secret) >= 32
     assert "back it up" in caplog.text
@@ -94,8 +97,9 @@ def test_postgres_without_a_key_stops_with_one_line() -> None:
 
 
 def test_a_damaged_key_file_stops_the_start(tmp_path: Path) -> None:
-    db = f"sqlite+aiosqlite:///{tmp_path / 'invataxi.sqlite3'}"
-    (tmp_path / "invataxi.key").write_text("x\n")
+    db = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'invataxi.sqlite3'}"
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "invataxi.key").write_text("x\n")
     with pytest.raises(DataKeyError, match="damaged"):
         load_data_key(settings_for(db))
 
@@ -111,7 +115,6 @@ async def _store_rider(sessions, key: DataKey) -> None:
                 phone="+77011234567",
                 iin_encrypted=key.encrypt(IIN),
                 iin_hash=key.lookup_hash(IIN),
-                iin_last4=IIN[-4:],
                 home_address="Абай көшесі, 1",
                 category="group1",
                 vkk_number="12/24",
@@ -128,7 +131,6 @@ async def test_the_right_key_passes_the_start_check(sessions) -> None:
     # The start goes on with the rider intact: the IIN reads back and is found by its hash.
     assert key.decrypt(stored.iin_encrypted) == IIN
     assert stored.iin_hash == key.lookup_hash(IIN)
-    assert stored.iin_last4 == IIN[-4:]
 
 
 async def test_a_wrong_key_stops_the_start_before_anything_is_written(sessions) -> None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +24,6 @@ from models import (
     ConversationState,
     District,
     Invite,
-    OutboxMessage,
     Representation,
     Ride,
     Rider,
@@ -40,24 +37,10 @@ from tests.factories import (
     KEY,
     NOW,
     account,
+    outbox,
     register,
     rider_input,
-    sync_test_districts,
 )
-
-
-async def outbox(session: AsyncSession, **where: Any) -> list[OutboxMessage]:
-    rows = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
-    return [r for r in rows if all(getattr(r, k) == v for k, v in where.items())]
-
-
-@pytest.fixture
-async def db(sessions):
-    async with sessions() as session:
-        await sync_test_districts(session)
-        yield session
-        await session.rollback()
-
 
 # -- consent ------------------------------------------------------------------------------------
 
@@ -205,8 +188,9 @@ async def test_changing_an_eligibility_field_sends_the_profile_back(db: AsyncSes
     assert first is not None
     await reg.decide(db, first.id, approve=True, actor_id=9001, actor_name="Айгүл")
 
-    phone = await reg.update_rider(db, rider, {"phone": "+77017654321"}, by=person)
-    assert isinstance(phone, reg.Update) and phone.changed == {"phone"} and not phone.reverify
+    # Needs don't change who the rider is: the profile stays verified.
+    needs = await reg.update_rider(db, rider, {"needs": frozenset({"walker"})}, by=person)
+    assert isinstance(needs, reg.Update) and needs.changed == {"needs"} and not needs.reverify
     assert rider.verification == "verified"
 
     same = await reg.update_rider(db, rider, {"vkk_number": "123/45"}, by=person)
@@ -220,10 +204,10 @@ async def test_changing_an_eligibility_field_sends_the_profile_back(db: AsyncSes
     second = await reg.pending_verification(db, rider.id)
     assert second is not None and second.id != first.id
 
-    # Another change while pending supersedes the waiting check: one open card per rider.
+    # Another change while pending keeps the waiting check: its card is edited, not reposted.
     await reg.update_rider(db, rider, {"category": "elderly", "disability_group": None}, by=person)
     checks = list(await db.scalars(select(Verification).where(Verification.rider_id == rider.id)))
-    assert [c.status for c in checks] == ["approved", "superseded", "pending"]
+    assert [c.status for c in checks] == ["approved", "pending"]
 
     other = await account(db, 2)
     await register(db, other, rider_input(IIN_ELDER))
