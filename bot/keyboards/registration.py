@@ -76,6 +76,7 @@ EDIT_FIELDS: dict[str, str] = {
     "needs": N_("Mobility needs and who rides along"),
     "poa": N_("Power of attorney"),
     "contact": N_("Your name and phone"),
+    "relationship": N_("Who you are to the rider"),
 }
 
 APPROVE = N_("Approve")
