@@ -604,7 +604,12 @@ async def test_a_daughter_registers_her_father_and_the_dispatcher_finds_her(bot)
         in summary.text
     )
     daughter.tap(kb.CONFIRM)
-    await daughter.user.wait_for(t("Thank you! The profile of {name}", name="").split("{")[0])
+    await daughter.sees(
+        "Thank you! The profile of {name} is sent to the dispatchers of {district} for "
+        "checking. We will write to you here when they decide.",
+        name="Ахметов Серик Болатович",
+        district="город Талдыкорган",
+    )
     await bot.settle()
 
     father = await one(bot, Rider, Rider.full_name == "Ахметов Серик Болатович")
