@@ -627,8 +627,9 @@ async def test_a_daughter_registers_her_father_and_the_dispatcher_finds_her(bot)
     )
     # The dispatcher finds the father by the daughter's name, and sees whom to call.
     marat = bot.dispatcher("taldykorgan", 1)
+    after = bot.stand_in.checkpoint()
     marat.send_text("/find Ахметова", chat=-1001000000001)
-    found = await bot.stand_in.wait_for("Ахметов Серик Болатович", -1001000000001)
+    found = await bot.stand_in.wait_for("Ахметов Серик Болатович", -1001000000001, after=after)
     assert (
         ru("Representative: {name}, {phone}", name="Дана Ахметова", phone="+77771234567")
         in found.text
