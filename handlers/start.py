@@ -19,7 +19,7 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from bot.callbacks.common import LanguageChoice
 from bot.context import Context
 from bot.filters import Button
-from bot.i18n import N_
+from bot.i18n import N_, Translator
 from bot.keyboards.common import (
     BOOK,
     CANCEL,
@@ -239,13 +239,18 @@ async def cancel(message: Message, ctx: Context) -> None:
 async def help_command(message: Message, ctx: Context) -> None:
     """The rules in plain words for the person's district (the desk's phone among them), then
     the commands."""
-    t = ctx.t
     riders = await reg.riders_of(ctx.session, ctx.person)
     district = await ctx.session.get(District, riders[0].district_id) if riders else None
+    text = help_message(ctx.t, district, registered=bool(riders))
+    ctx.reply(text, main_menu(ctx.t) if ctx.person.consent_version else None)
+
+
+def help_message(t: Translator, district: District | None, *, registered: bool) -> str:
+    """/help's text: `help.help_texts` for the district (the defaults when none is known)."""
     paragraphs = help_texts.help_texts(
         rules_of(district) if district else None,
         help_texts.Desk(district.desk_phone, district.desk_hours) if district else None,
-        registered=bool(riders),
+        registered=registered,
     )
     commands = t(
         "Commands:\n/book — book a ride\n/rides — my rides\n/profile — my profile\n"
@@ -253,8 +258,7 @@ async def help_command(message: Message, ctx: Context) -> None:
         "/mydata — what we store\n"
         "/forget — withdraw consent and erase my data"
     )
-    text = "\n\n".join([*(p.render(t) for p in paragraphs), commands])
-    ctx.reply(text, main_menu(t) if ctx.person.consent_version else None)
+    return "\n\n".join([*(p.render(t) for p in paragraphs), commands])
 
 
 @router.message(Command("hide"))
