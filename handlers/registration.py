@@ -160,7 +160,8 @@ RELATIONSHIPS = {
     "parent": kb.PARENT,
     "child": kb.CHILD_OF,
     "spouse": kb.SPOUSE,
-    "relative": kb.OTHER_RELATIVE,
+    # Not "relative": that is a relative linked by the rider's invite, whom the card leaves out.
+    "other_relative": kb.OTHER_RELATIVE,
     "guardian": kb.GUARDIAN,
     "attorney": kb.ATTORNEY,
 }
@@ -169,7 +170,16 @@ TYPED_RELATIONSHIPS = {
     "child": ("доч", "сын", "қыз", "ұл", "бала"),
     "spouse": ("жена", "муж", "супруг", "әйел", "күйеу", "жұбай"),
     "parent": ("мать", "мама", "отец", "папа", "родител", "ана", "әке", "ата-ана"),
-    "relative": ("родствен", "брат", "сестр", "внук", "внучк", "туыс", "немере", "аға", "апа"),
+    "other_relative": (
+        "родствен",
+        "брат",
+        "сестр",
+        "внук",
+        "туыс",
+        "немере",
+        "аға",
+        "апа",
+    ),
 }
 
 

@@ -210,6 +210,11 @@ async def choose_language(ctx: Context, lang: str) -> None:
         await ask_role(ctx)
     elif current is None:
         show_home(ctx)
+    elif current in booking_steps.BY_STATE or current in registration_steps.BY_STATE:
+        # The language changed in the middle of a conversation: its question in the new
+        # language is one tap away, and nothing is dropped.
+        resume_text = RESUME_BOOKING if current in booking_steps.BY_STATE else RESUME_REGISTRATION
+        ctx.reply(t(resume_text), resume_keyboard(t))
 
 
 def show_home(ctx: Context) -> None:

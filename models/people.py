@@ -103,8 +103,8 @@ class Representation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     rider_id: Mapped[int] = mapped_column(ForeignKey("riders.id", ondelete="CASCADE"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    # parent, guardian, attorney, child (son or daughter), spouse, relative (another relative,
-    # or one linked by the rider's invite)
+    # parent, guardian, attorney, child (son or daughter), spouse, other_relative (registered
+    # the rider), relative (linked by the rider's invite)
     relationship_kind: Mapped[str] = mapped_column(String(16))
     poa_number: Mapped[str | None] = mapped_column(String(64))
     poa_expires_on: Mapped[date | None]

@@ -107,6 +107,7 @@ RELATIONSHIP_LABELS: Final = {
     "child": N_("son or daughter"),
     "spouse": N_("husband or wife"),
     "relative": N_("relative"),
+    "other_relative": N_("relative"),
 }
 LEGAL_KINDS: Final = frozenset({"parent", "guardian"})
 # Reasons a dispatcher picks from a list; stored as "#code", a typed reason as its text.
@@ -173,7 +174,7 @@ class RiderInput:
 class Relationship:
     """How the person registering is related to a rider who is not themselves."""
 
-    kind: str  # parent, guardian, attorney, child, spouse, relative
+    kind: str  # parent, guardian, attorney, child, spouse, other_relative
     poa_number: str | None = None
     poa_expires_on: date | None = None
     # The representative's own name and phone: whom the dispatcher calls about this rider.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.callbacks.common import LanguageChoice
 from bot.callbacks.registration import NeedToggle, ProfileAction, ProfilePress
+from bot.cards import verification as verification_card
 from bot.i18n import Translator
 from bot.keyboards import registration as kb
 from bot.keyboards.common import BOOK, CANCEL, CONTINUE, START_OVER
@@ -189,3 +190,37 @@ async def test_a_profile_page_with_one_profile_offers_registering_someone_else(
             said[-1].text
         )
         assert t(kb.CHILD_OF) in said[-1].buttons and t(kb.SPOUSE) in said[-1].buttons
+
+
+async def test_a_spouse_or_another_relative_is_on_the_card_with_their_phone(
+    migrated_db: str, tmp_path: Path
+) -> None:
+    """Unlike a relative linked by an invite, one who registered the rider is whom to call."""
+    async with fast_bot(migrated_db, tmp_path) as fast:
+        desk = ru(fast)
+        async with fast.app.sessions() as session:
+            wife = await account(session, 9109, language="kk")
+            husband = await register(
+                session,
+                wife,
+                rider_input(IIN, name="Омаров Серік"),
+                reg.Relationship(
+                    kind="other_relative",
+                    contact_name="Гүлжан Омарова",
+                    contact_phone="+77011112233",
+                ),
+            )
+            pending = await reg.pending_verification(session, husband.id)
+            assert pending is not None
+            card = await verification_card.render(session, pending.id, fast.app.i18n)
+            await session.commit()
+        assert card is not None
+        assert (
+            desk(
+                "Representative: {kind}, {name}, {phone}",
+                kind=desk(reg.RELATIONSHIP_LABELS["other_relative"]),
+                name="Гүлжан Омарова",
+                phone="+77011112233",
+            )
+            in card.text
+        )
