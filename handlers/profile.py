@@ -241,6 +241,14 @@ def data_lines(
             else (_kind(t, mine) if mine else "—")
         )
         lines.append(t("You are: {kind}", kind=you))
+        if mine is not None and mine.contact_phone:
+            lines.append(
+                t(
+                    "Your name and phone: {name}, {phone}",
+                    name=mine.contact_name or "—",
+                    phone=mine.contact_phone,
+                )
+            )
         view = view_of_rider(rider, district, None)
         lines += profile_lines(t, view, iin=record.iin)
         if rider.home_lat is not None and rider.home_lon is not None:

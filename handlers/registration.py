@@ -980,7 +980,12 @@ async def on_answer(message: Message, ctx: Context) -> None:
     draft = await load_draft(state)
     # Offered again as a button if the own-name question comes up; never stored.
     draft.telegram_name = message.from_user.full_name if message.from_user else ""
-    step = BY_STATE.get(await state.get_state() or "")
+    current = await state.get_state() or ""
+    if current == Registration.companions.state:
+        # A conversation left at the old separate companions question: it is part of needs now.
+        await go_to(ctx, draft, BY_STATE[Registration.needs.state])
+        return
+    step = BY_STATE.get(current)
     if step is None:
         await state.clear()
         return

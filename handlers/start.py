@@ -105,6 +105,8 @@ async def resume(message: Message, ctx: Context) -> None:
         rider = await booking_steps.rider_of(ctx, data)
         await booking_steps.go_to(ctx, data, booking_step.state, rider)
         return
+    if current == Registration.companions.state:  # now asked with the needs
+        current = Registration.needs.state or ""
     step = registration_steps.BY_STATE.get(current)
     draft = await load_draft(ctx.fsm)
     if step is None:
@@ -112,7 +114,7 @@ async def resume(message: Message, ctx: Context) -> None:
         ctx.reply(ctx.t("Main menu."), main_menu(ctx.t))
         return
     draft.telegram_name = message.from_user.full_name if message.from_user else ""
-    await registration_steps.ask(ctx, draft, step)
+    await registration_steps.go_to(ctx, draft, step)
 
 
 @router.message(Button(START_OVER), StateFilter(Registration, Booking))
