@@ -78,8 +78,12 @@ def step_keyboard(
 
 
 def resume_keyboard(t: Translator) -> ReplyKeyboardMarkup:
-    """Continue the registration or booking where it was, or start over."""
+    """Continue the registration or booking where it was, start over, or leave it (Cancel)."""
     return ReplyKeyboardMarkup(
-        keyboard=[[KeyboardButton(text=t(CONTINUE))], [KeyboardButton(text=t(START_OVER))]],
+        keyboard=[
+            [KeyboardButton(text=t(CONTINUE))],
+            [KeyboardButton(text=t(START_OVER))],
+            [KeyboardButton(text=t(CANCEL))],
+        ],
         resize_keyboard=True,
     )

@@ -55,7 +55,7 @@ async def test_start_in_the_middle_of_a_registration_keeps_the_draft(
         await step(fast, user, "Иван Петров")
         said = await step(fast, user, "/start")
         assert [s.text for s in said] == [t(RESUME_REGISTRATION)]
-        assert said[0].buttons == [t(CONTINUE), t(START_OVER)]
+        assert said[0].buttons == [t(CONTINUE), t(START_OVER), t(CANCEL)]
         # A menu word typed mid-step is not read as the phone number either (B21).
         said = await step(fast, user, t(BOOK))
         assert [s.text for s in said] == [t(RESUME_REGISTRATION)]
