@@ -17,6 +17,7 @@ from bot.context import Context
 from bot.i18n import N_, Translator
 from bot.keyboards import registration as kb
 from bot.services import registration as reg
+from bot.services.help import with_desk_phone
 from bot.services.iin import mask_iin
 from bot.states.registration import Draft
 from models import District, Representation, Rider
@@ -50,6 +51,8 @@ class ProfileView:
     relationship: str | None = None
     poa_number: str | None = None
     poa_expires_on: date | None = None
+    rep_name: str | None = None
+    rep_phone: str | None = None
 
 
 def view_of_draft(draft: Draft, district: District | None) -> ProfileView:
@@ -72,6 +75,8 @@ def view_of_draft(draft: Draft, district: District | None) -> ProfileView:
         relationship=draft.relationship if draft.for_other else None,
         poa_number=draft.poa_number,
         poa_expires_on=draft.poa_expires_on,
+        rep_name=draft.rep_name if draft.for_other else None,
+        rep_phone=draft.rep_phone if draft.for_other else None,
     )
 
 
@@ -97,6 +102,8 @@ def view_of_rider(
         relationship=rep.relationship_kind if rep else None,
         poa_number=rep.poa_number if rep else None,
         poa_expires_on=rep.poa_expires_on if rep else None,
+        rep_name=rep.contact_name if rep else None,
+        rep_phone=rep.contact_phone if rep else None,
     )
 
 
@@ -114,6 +121,14 @@ def profile_lines(t: Translator, v: ProfileView, *, iin: str | None = None) -> l
             until = t.date(v.poa_expires_on) if v.poa_expires_on else dash
             kind += ", " + t("No. {number}, valid until {until}", number=v.poa_number, until=until)
         lines.append(t("You are: {kind}", kind=kind))
+        if v.rep_phone:
+            lines.append(
+                t(
+                    N_("Your name and phone: {name}, {phone}"),
+                    name=v.rep_name or dash,
+                    phone=v.rep_phone,
+                )
+            )
     lines += [
         t("Full name: {value}", value=v.full_name or dash),
         t("Phone: {value}", value=v.phone or dash),
@@ -174,9 +189,8 @@ async def rider_page(ctx: Context, rider_id: int) -> tuple[str, InlineKeyboardMa
         if verdict.ok:
             lines.append(t("Rides: can be booked."))
         elif verdict.reason is not None and verdict.status == "not_eligible":
-            lines.append(
-                t("Rides: can't be booked now. {reason}", reason=verdict.reason.render(t))
-            )
+            reason = with_desk_phone(verdict.reason, district.desk_phone)
+            lines.append(t("Rides: can't be booked now. {reason}", reason=reason.render(t)))
     lines.append("")
     lines += profile_lines(t, view_of_rider(rider, district, access.representation))
     if access.own:

@@ -534,6 +534,10 @@ async def find(message: Message, command: CommandObject, ctx: Context) -> None:
                 date=ride_card.verified_until(t, rider),
             )
         )
+        lines += [
+            t("Representative: {name}, {phone}", name=name or "—", phone=phone)
+            for name, phone in item.contacts
+        ]
         if not item.rides:
             lines.append(t("No rides yet."))
         lines += [ride_line(t, ride, rider, desk.district, ctx.settings.tz) for ride in item.rides]

@@ -1,8 +1,9 @@
 """First contact after the language choice: what the service is, the consent, and the role.
 
-The consent text is versioned and rendered in the person's language; what is stored on "I agree"
-is exactly the text that was shown (kept in the conversation until the answer). Declining leaves
-the way back open: one button shows the consent again.
+The consent is shown as a short summary with the full text one tap away; what is stored on
+"I agree" is the full text in the version and language shown (kept in the conversation until the
+answer). A newcomer agrees and says who will ride in one tap. Declining leaves the way back
+open: one button shows the consent again, and the desk's phone is given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from bot.i18n import N_, Translator
 from bot.keyboards.common import main_menu
 from bot.keyboards.registration import (
     AGREE,
+    AGREE_OTHER,
+    AGREE_SELF,
     DISAGREE,
     READ_CONSENT,
     ROLE_OTHER,
@@ -26,6 +29,9 @@ from bot.keyboards.registration import (
     reply,
 )
 from bot.services import registration as reg
+from bot.services.consent_text import FULL_TEXT_BUTTON, consent_full, consent_summary
+from bot.services.help import desk_phones, with_desk_phone
+from bot.services.i18n_types import Reason
 from bot.states.registration import Draft, Onboarding
 from handlers.registration import begin_registration
 from handlers.representatives import show_invite
@@ -41,16 +47,34 @@ INTRO = N_(
 
 
 async def begin(ctx: Context, *, invite: str | None = None) -> None:
-    """Show the two sentences and the consent; the text shown is kept for the answer."""
+    """Show the two sentences and the consent's summary; the full text is kept for the answer."""
     t = ctx.t
-    text = reg.consent_text(t, ctx.settings.retention_days)
+    days = ctx.settings.retention_days
     await ctx.fsm.set_state(Onboarding.consent)
-    data: dict[str, str] = {"consent_text": text, "consent_lang": t.lang}
+    data: dict[str, str] = {
+        "consent_text": consent_full(t, reg.CONSENT_VERSION, days),
+        "consent_lang": t.lang,
+    }
     if invite:
         data["invite"] = invite
     await ctx.fsm.set_data(data)
     ctx.reply(t(INTRO))
-    ctx.reply(text, consent_keyboard(t))
+    ctx.reply(consent_summary(t, reg.CONSENT_VERSION, days), await _consent_keyboard(ctx))
+
+
+async def _consent_keyboard(ctx: Context) -> ReplyKeyboardMarkup:
+    """A newcomer's «I agree» also says who will ride; someone with an invite just agrees."""
+    data = await ctx.fsm.get_data()
+    with_role = not data.get("invite") and await reg.own_rider(ctx.session, ctx.person) is None
+    return consent_keyboard(ctx.t, with_role=with_role, full_text=ctx.t(FULL_TEXT_BUTTON))
+
+
+@router.message(Onboarding.consent, Button(FULL_TEXT_BUTTON))
+async def full_text(message: Message, ctx: Context) -> None:
+    t = ctx.t
+    text = consent_full(t, reg.CONSENT_VERSION, ctx.settings.retention_days)
+    await ctx.fsm.update_data(consent_text=text, consent_lang=t.lang)
+    ctx.reply(text, await _consent_keyboard(ctx))
 
 
 async def ask_role(ctx: Context) -> None:
@@ -67,11 +91,12 @@ def _role_keyboard(t: Translator) -> ReplyKeyboardMarkup:
     return reply(t, [t(ROLE_SELF), t(ROLE_OTHER)], back=False)
 
 
-@router.message(Onboarding.consent, Button(AGREE))
+@router.message(Onboarding.consent, Button(AGREE, AGREE_SELF, AGREE_OTHER))
 async def agreed(message: Message, ctx: Context) -> None:
     t, state = ctx.t, ctx.fsm
     data = await state.get_data()
-    text = str(data.get("consent_text") or reg.consent_text(t, ctx.settings.retention_days))
+    days = ctx.settings.retention_days
+    text = str(data.get("consent_text") or consent_full(t, reg.CONSENT_VERSION, days))
     lang = str(data.get("consent_lang") or t.lang)
     await reg.give_consent(ctx.session, ctx.person, language=lang, text=text, now=ctx.now)
     ctx.reply(t("Thank you. Your consent is saved."))
@@ -80,6 +105,15 @@ async def agreed(message: Message, ctx: Context) -> None:
         await state.clear()
         await show_invite(ctx, str(invite))
         return
+    pressed = (message.text or "").strip()
+    if pressed in ctx.i18n.variants(AGREE_SELF):
+        await state.set_data({})
+        await role_self(message, ctx)
+        return
+    if pressed in ctx.i18n.variants(AGREE_OTHER):
+        await state.set_data({})
+        await role_other(message, ctx)
+        return
     await ask_role(ctx)
 
 
@@ -87,20 +121,23 @@ async def agreed(message: Message, ctx: Context) -> None:
 async def declined(message: Message, ctx: Context) -> None:
     await ctx.fsm.clear()
     t = ctx.t
-    ctx.reply(
-        t(
-            "Without your consent the bot can't keep your data, so it can't book rides for you. "
-            "You can still call the dispatcher. If you change your mind, press “Read the consent "
-            "again” or send /start."
-        ),
-        read_again_keyboard(t),
-    )
+    # The district is not known yet: every desk's phone, so nobody is left without a number.
+    desks = [(d.name(t.lang), d.desk_phone or "") for d in await reg.active_districts(ctx.session)]
+    refusal = with_desk_phone(Reason("no_consent", CONSENT_DECLINED), desk_phones(desks) or None)
+    ctx.reply(refusal.render(t), read_again_keyboard(t))
+
+
+CONSENT_DECLINED = N_(
+    "Without your consent the bot can't keep your data, so it can't book rides for you. "
+    "You can still call the dispatcher. If you change your mind, press “Read the consent "
+    "again” or send /start."
+)
 
 
 @router.message(Onboarding.consent)
 async def consent_unclear(message: Message, ctx: Context) -> None:
     t = ctx.t
-    ctx.reply(t("Please press “I agree” or “I do not agree” below."), consent_keyboard(t))
+    ctx.reply(t("Please press “I agree” or “I do not agree” below."), await _consent_keyboard(ctx))
 
 
 @router.message(StateFilter(None), Button(READ_CONSENT))

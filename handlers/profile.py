@@ -100,6 +100,8 @@ async def edit_menu_pressed(
     rep = access.representation
     if rep is not None and rep.relationship_kind == "attorney":
         fields.append("poa")
+    if rep is not None:
+        fields.append("contact")
     text = t(
         "What do you want to change? A new IIN, date of birth, district, category, disability "
         "group or VKK conclusion goes to the dispatcher for checking again."
@@ -131,7 +133,8 @@ async def register_pressed(
     if not for_other and await reg.own_rider(ctx.session, account) is not None:
         ctx.toast(ctx.t(reg.OWN_EXISTS.msgid), alert=True)
         return
-    name = query.from_user.full_name if not for_other else ""
+    # Offered as a button for the person's own name (or, for someone else, the representative's).
+    name = query.from_user.full_name
     await begin_registration(ctx, Draft(for_other=for_other, telegram_name=name))
 
 
@@ -238,6 +241,14 @@ def data_lines(
             else (_kind(t, mine) if mine else "—")
         )
         lines.append(t("You are: {kind}", kind=you))
+        if mine is not None and mine.contact_phone:
+            lines.append(
+                t(
+                    "Your name and phone: {name}, {phone}",
+                    name=mine.contact_name or "—",
+                    phone=mine.contact_phone,
+                )
+            )
         view = view_of_rider(rider, district, None)
         lines += profile_lines(t, view, iin=record.iin)
         if rider.home_lat is not None and rider.home_lon is not None:

@@ -20,16 +20,18 @@ from typing import Literal
 from aiogram import F, Router
 from aiogram.filters import StateFilter
 from aiogram.fsm.state import State
-from aiogram.types import Message, ReplyKeyboardMarkup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
 
+from bot.callbacks.registration import NeedToggle, SummaryChange
 from bot.context import Context
 from bot.i18n import N_, I18n
 from bot.keyboards import registration as kb
 from bot.keyboards.common import BACK, main_menu
-from bot.profile_view import NEED_ORDER, needs_words, profile_lines, send_rider_page, view_of_draft
+from bot.profile_view import NEED_ORDER, profile_lines, send_rider_page, view_of_draft
 from bot.services import registration as reg
 from bot.services.crypto import DataKey, SealedIin, seal_iin
 from bot.services.eligibility import birth_date_for
+from bot.services.help import with_desk_phone
 from bot.services.i18n_types import Reason
 from bot.services.iin import check_iin, iin_digits
 from bot.services.phone import normalize_phone
@@ -85,6 +87,9 @@ class Step:
     parse: Callable[[Message, Context, Draft], Awaitable[Parsed]]
     applies: Callable[[Draft], bool]
     wants: Wants = "text"
+    # A second message after the question, with inline buttons (the needs to tick, the
+    # summary's "Change" buttons): a tap there edits that message, never re-sends the question.
+    extra: Callable[[Context, Draft], Awaitable[tuple[str, InlineKeyboardMarkup]]] | None = None
 
 
 def _always(_: Draft) -> bool:
@@ -141,7 +146,7 @@ async def relationship_prompt(
     ctx: Context, draft: Draft, back: bool
 ) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
-    options = [t(kb.PARENT), t(kb.GUARDIAN), t(kb.ATTORNEY)]
+    options = [t(msgid) for msgid in RELATIONSHIPS.values()]
     return t("Who are you to the person you are registering?"), kb.reply(t, options, back=back)
 
 
@@ -149,17 +154,95 @@ def pick_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t(PICK_BUTTON)
 
 
-RELATIONSHIPS = {"parent": kb.PARENT, "guardian": kb.GUARDIAN, "attorney": kb.ATTORNEY}
+# Who registers someone else, as people are: a daughter, a son, a spouse, any relative, not only a
+# parent, a guardian or someone holding a power of attorney.
+RELATIONSHIPS = {
+    "parent": kb.PARENT,
+    "child": kb.CHILD_OF,
+    "spouse": kb.SPOUSE,
+    # Not "relative": that is a relative linked by the rider's invite, whom the card leaves out.
+    "other_relative": kb.OTHER_RELATIVE,
+    "guardian": kb.GUARDIAN,
+    "attorney": kb.ATTORNEY,
+}
+# Typed instead of pressed («Дочь», «қызымын», «жена»…): folded stems, in both languages.
+TYPED_RELATIONSHIPS = {
+    "child": ("доч", "сын", "қыз", "ұл", "бала"),
+    "spouse": ("жена", "муж", "супруг", "әйел", "күйеу", "жұбай"),
+    "parent": ("мать", "мама", "отец", "папа", "родител", "ана", "әке", "ата-ана"),
+    "other_relative": (
+        "родствен",
+        "брат",
+        "сестр",
+        "внук",
+        "туыс",
+        "немере",
+        "аға",
+        "апа",
+    ),
+}
+
+
+def typed_relationship(text: str | None) -> str | None:
+    words = re.findall(r"[^\W\d_][\w-]*", (text or "").casefold())
+    for word in words:
+        for kind, stems in TYPED_RELATIONSHIPS.items():
+            if any(word.startswith(stem) for stem in stems):
+                return kind
+    return None
 
 
 async def relationship_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
-    for kind, msgid in RELATIONSHIPS.items():
-        if chosen(ctx.i18n, message.text, msgid):
-            update: dict[str, object] = {"relationship": kind}
-            if kind != "attorney":
-                update.update(poa_number=None, poa_expires_on=None)
-            return draft.model_copy(update=update)
-    return Problem()
+    kind = next(
+        (k for k, msgid in RELATIONSHIPS.items() if chosen(ctx.i18n, message.text, msgid)),
+        None,
+    ) or typed_relationship(message.text)
+    if kind is None:
+        return Problem()
+    update: dict[str, object] = {"relationship": kind}
+    if kind != "attorney":
+        update.update(poa_number=None, poa_expires_on=None)
+    return draft.model_copy(update=update)
+
+
+# -- the representative's own name and phone ------------------------------------------------
+
+
+def rep_name_hint(ctx: Context, draft: Draft) -> str:
+    return ctx.t(N_("Type your name in letters, for example: Aigerim Seitova."))
+
+
+async def rep_name_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    text = t(N_("Your own name: the dispatcher will call you about the rider's rides."))
+    suggestion = valid_name(draft.telegram_name)
+    options = [suggestion] if suggestion else []
+    return text + "\n" + rep_name_hint(ctx, draft), kb.reply(t, options, back=back)
+
+
+async def rep_name_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
+    value = valid_name(message.text)
+    if value is None:
+        return Problem()
+    return draft.model_copy(update={"rep_name": value})
+
+
+async def rep_phone_prompt(
+    ctx: Context, draft: Draft, back: bool
+) -> tuple[str, ReplyKeyboardMarkup]:
+    t = ctx.t
+    text = t(N_("Your own phone number: press “Share my number” below, or type it."))
+    return text + "\n" + phone_hint(ctx, draft), kb.phone_keyboard(t, own=True, back=back)
+
+
+async def rep_phone_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
+    raw = message.contact.phone_number if message.contact else message.text
+    phone = normalize_phone(raw or "")
+    if phone is None:
+        return problem(NOT_A_PHONE)
+    return draft.model_copy(update={"rep_phone": phone})
 
 
 async def poa_number_prompt(
@@ -232,8 +315,11 @@ async def name_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, Repl
     t = ctx.t
     if own(draft):
         text = t("Your full name, as in your ID card.")
+        # Telegram's name is offered only when it looks like a full name: a first name
+        # alone pressed here would go to the dispatcher as the name on the ID card.
         suggestion = valid_name(draft.telegram_name)
-        options = [suggestion] if suggestion else []
+        full = suggestion is not None and len(suggestion.split()) >= 2
+        options = [suggestion] if suggestion and full else []
     else:
         text = t("The rider's full name, as in their ID card or birth certificate.")
         options = []
@@ -249,18 +335,24 @@ async def name_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     return draft.model_copy(update={"full_name": value})
 
 
+# The rule accepts a Kazakhstan landline too (the desk can call it), so the words say "phone".
+NOT_A_PHONE = N_("This is not a Kazakhstan phone number.")
+
+
 def phone_hint(ctx: Context, draft: Draft) -> str:
-    return ctx.t("Type a Kazakhstan mobile number, for example: +7 701 123 45 67.")
+    return ctx.t(N_("Type a Kazakhstan phone number, for example: +7 701 123 45 67."))
 
 
 async def phone_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     if own(draft):
-        text = t("Your mobile number: press “Share my number” below, or type it.")
+        text = t(N_("Your phone number: press “Share my number” below, or type it."))
     else:
         text = t(
-            "The rider's mobile number. If the rider has no phone, press “Use my own number”: "
-            "the driver will call you."
+            N_(
+                "The rider's phone number. If the rider has no phone, press “Use my own "
+                "number”: the driver will call you."
+            )
         )
     keyboard = kb.phone_keyboard(t, own=own(draft), back=back)
     return text + "\n" + phone_hint(ctx, draft), keyboard
@@ -270,7 +362,7 @@ async def phone_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     raw = message.contact.phone_number if message.contact else message.text
     phone = normalize_phone(raw or "")
     if phone is None:
-        return problem(N_("This is not a Kazakhstan mobile number."))
+        return problem(NOT_A_PHONE)
     return draft.model_copy(update={"phone": phone})
 
 
@@ -305,7 +397,7 @@ async def iin_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
         return problem(IIN_ERRORS[checked.error or "format"])
     sealed = seal_iin(data_key(ctx), digits)
     if await reg.iin_taken(ctx.session, sealed.lookup_hash, except_rider=draft.rider_id):
-        return Problem(reg.IIN_TAKEN)
+        return Problem(await iin_taken_reason(ctx, draft))
     born = birth_date_for(checked, None, on=ctx.today)
     return draft.model_copy(
         update={
@@ -316,6 +408,12 @@ async def iin_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
             "birth_date": born,
         }
     )
+
+
+async def iin_taken_reason(ctx: Context, draft: Draft) -> Reason:
+    """ "This IIN is already registered, call your district's dispatcher", with the number."""
+    district = await _district(ctx, draft)
+    return with_desk_phone(reg.IIN_TAKEN, district.desk_phone if district else None)
 
 
 def birth_hint(ctx: Context, draft: Draft) -> str:
@@ -538,6 +636,29 @@ def needs_hint(ctx: Context, draft: Draft) -> str:
     return ctx.t("Tap each that applies, then “Done”. Or type the numbers, for example: 1 3.")
 
 
+# Needs and who rides along are one question: "needs an assistant" is who rides along, too.
+ASKED_NEEDS = [*NEED_ORDER, "companion"]
+
+
+def need_label(code: str) -> str:
+    return kb.COMPANION_NEED if code == "companion" else reg.NEED_LABELS[code]
+
+
+def needs_chosen(draft: Draft) -> set[str]:
+    return set(draft.needs) | ({"companion"} if draft.usual_companion else set())
+
+
+def with_needs(draft: Draft, codes: set[str]) -> Draft:
+    """The ticked codes as the draft keeps them: needs, and who usually rides along."""
+    return draft.model_copy(
+        update={
+            "needs": [c for c in NEED_ORDER if c in codes],
+            "usual_assistant": "assistant" in codes,
+            "usual_companion": "companion" in codes,
+        }
+    )
+
+
 async def needs_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
     head = (
@@ -545,80 +666,115 @@ async def needs_prompt(ctx: Context, draft: Draft, back: bool) -> tuple[str, Rep
         if own(draft)
         else t("What does the rider need on the way?")
     )
-    listed = "\n".join(f"{n}. {t(reg.NEED_LABELS[c])}" for n, c in enumerate(NEED_ORDER, 1))
-    chosen_now = t("Chosen now: {needs}.", needs=needs_words(t, draft.needs))
-    text = f"{head}\n{needs_hint(ctx, draft)}\n{listed}\n{chosen_now}"
-    return text, kb.needs_keyboard(t, draft.needs, back=back)
+    return f"{head}\n{needs_hint(ctx, draft)}", kb.needs_done_keyboard(t, back=back)
+
+
+async def needs_list(ctx: Context, draft: Draft) -> tuple[str, InlineKeyboardMarkup]:
+    t = ctx.t
+    ticked = needs_chosen(draft)
+    options = [(code, t(need_label(code)), code in ticked) for code in ASKED_NEEDS]
+    return t(N_("Tick what applies:")), kb.needs_inline(t, options)
 
 
 async def needs_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     text = (message.text or "").strip()
     if chosen(ctx.i18n, text, kb.DONE):
-        return draft
+        return with_needs(draft, needs_chosen(draft))
     if chosen(ctx.i18n, text, kb.NO_NEEDS) or text == "0":
-        return draft.model_copy(update={"needs": []})
+        return with_needs(draft, set())
     label = text.removeprefix(kb.CHOSEN_MARK).strip()
-    for code in NEED_ORDER:
-        if chosen(ctx.i18n, label, reg.NEED_LABELS[code]):
-            current = set(draft.needs)
-            current ^= {code}
-            return Stay(
-                draft.model_copy(update={"needs": [c for c in NEED_ORDER if c in current]})
-            )
+    for code in ASKED_NEEDS:
+        if chosen(ctx.i18n, label, need_label(code)):
+            return Stay(with_needs(draft, needs_chosen(draft) ^ {code}))
     numbers = typed_numbers(text)
-    if numbers is not None and all(1 <= n <= len(NEED_ORDER) for n in numbers):
-        return draft.model_copy(
-            update={"needs": [NEED_ORDER[n - 1] for n in sorted(set(numbers))]}
-        )
+    if numbers is not None and all(1 <= n <= len(ASKED_NEEDS) for n in numbers):
+        return with_needs(draft, {ASKED_NEEDS[n - 1] for n in numbers})
     return Problem()
 
 
-COMPANIONS = {
-    kb.WITH_ASSISTANT: (True, False),
-    kb.WITH_COMPANION: (False, True),
-    kb.WITH_BOTH: (True, True),
-    kb.WITH_NOBODY: (False, False),
-}
-
-
-async def companions_prompt(
-    ctx: Context, draft: Draft, back: bool
-) -> tuple[str, ReplyKeyboardMarkup]:
+@router.callback_query(Registration.needs, NeedToggle.filter())
+async def need_toggled(query: CallbackQuery, callback_data: NeedToggle, ctx: Context) -> None:
+    """A tick changes the buttons only: a screen reader does not read the question again."""
     t = ctx.t
-    text = (
-        t("Who usually rides with you?") if own(draft) else t("Who usually rides with the rider?")
+    if callback_data.code not in ASKED_NEEDS:
+        return
+    draft = await load_draft(ctx.fsm)
+    draft = with_needs(draft, needs_chosen(draft) ^ {callback_data.code})
+    await save_draft(ctx.fsm, draft)
+    _, markup = await needs_list(ctx, draft)
+    ctx.edit_markup(query.message, markup)
+    label = t(need_label(callback_data.code))
+    ticked = callback_data.code in needs_chosen(draft)
+    ctx.toast(
+        t(N_("Chosen: {need}"), need=label) if ticked else t(N_("Not chosen: {need}"), need=label)
     )
-    text += "\n" + t(
-        "An assistant helps on the way; a companion is a relative or friend who rides along."
-    )
-    return text, kb.reply(t, [t(m) for m in COMPANIONS], back=back)
 
 
-async def companions_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
-    for msgid, (assistant, companion) in COMPANIONS.items():
-        if chosen(ctx.i18n, message.text, msgid):
-            return draft.model_copy(
-                update={"usual_assistant": assistant, "usual_companion": companion}
-            )
-    return Problem()
+@router.callback_query(NeedToggle.filter(), StateFilter("*"))
+async def old_need_toggled(query: CallbackQuery, ctx: Context) -> None:
+    ctx.toast(ctx.t(N_("This list is out of date: the question was answered.")), alert=True)
 
 
 async def summary_prompt(
     ctx: Context, draft: Draft, back: bool
 ) -> tuple[str, ReplyKeyboardMarkup]:
     t = ctx.t
+    text = t(
+        N_(
+            "Almost done. Check the profile and press “Confirm and send for checking”, or a "
+            "“Change” button under it."
+        )
+    )
+    return text, kb.reply(t, [t(kb.CONFIRM)], back=back)
+
+
+async def summary_view(ctx: Context, draft: Draft) -> tuple[str, InlineKeyboardMarkup]:
+    """The whole profile, with a "Change" button per part: no ten «Back» to fix the name."""
+    t = ctx.t
     district = await _district(ctx, draft)
     lines = [t("Please check the profile:"), *profile_lines(t, view_of_draft(draft, district))]
-    lines.append(t("Is everything correct? Press “Confirm”, or Back to change the last answers."))
-    return "\n".join(lines), kb.reply(t, [t(kb.CONFIRM)], back=back)
+    return "\n".join(lines), kb.summary_changes(t, summary_groups(draft))
+
+
+def summary_groups(draft: Draft) -> list[str]:
+    groups = ["name", "phone", "district", "iin", "address", "category", "vkk", "needs"]
+    if draft.for_other:
+        groups = ["relationship", "contact", *groups]
+    return groups
 
 
 async def summary_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     return Problem()
 
 
+@router.callback_query(Registration.summary, SummaryChange.filter())
+async def summary_change(query: CallbackQuery, callback_data: SummaryChange, ctx: Context) -> None:
+    """Answer that part's questions again, then come back to the summary."""
+    draft = await load_draft(ctx.fsm)
+    if callback_data.group not in summary_groups(draft):
+        ctx.toast(ctx.t(N_("This button is out of date.")), alert=True)
+        return
+    draft = draft.model_copy(update={"change_group": callback_data.group})
+    first = next((s for s in group_steps(callback_data.group) if s.applies(draft)), None)
+    if first is None:
+        ctx.toast(ctx.t(N_("This button is out of date.")), alert=True)
+        return
+    ctx.edit_markup(query.message, None)
+    await go_to(ctx, draft, first)
+
+
+@router.callback_query(SummaryChange.filter(), StateFilter("*"))
+async def old_summary_change(query: CallbackQuery, ctx: Context) -> None:
+    ctx.toast(ctx.t(N_("This button is out of date.")), alert=True)
+
+
 def _is_attorney(d: Draft) -> bool:
     return d.relationship == "attorney"
+
+
+def _other(d: Draft) -> bool:
+    """The representative's own contact: asked when registering someone else."""
+    return d.for_other
 
 
 STEPS: list[Step] = [
@@ -634,8 +790,12 @@ STEPS: list[Step] = [
         Registration.poa_number, poa_number_prompt, poa_number_hint, poa_number_parse, _is_attorney
     ),
     Step(Registration.poa_expiry, poa_expiry_prompt, date_hint, poa_expiry_parse, _is_attorney),
+    Step(Registration.rep_name, rep_name_prompt, rep_name_hint, rep_name_parse, _other),
+    Step(Registration.rep_phone, rep_phone_prompt, phone_hint, rep_phone_parse, _other, "contact"),
     Step(Registration.full_name, name_prompt, name_hint, name_parse, _always),
     Step(Registration.phone, phone_prompt, phone_hint, phone_parse, _always, "contact"),
+    # The district before the IIN: "this IIN is already registered" then gives its desk's phone.
+    Step(Registration.district, district_prompt, pick_hint, district_parse, _always, "choice"),
     Step(Registration.iin, iin_prompt, iin_hint, iin_parse, _always),
     Step(
         Registration.birth_date,
@@ -644,7 +804,6 @@ STEPS: list[Step] = [
         birth_parse,
         lambda d: d.needs_birth_date,
     ),
-    Step(Registration.district, district_prompt, pick_hint, district_parse, _always, "choice"),
     Step(Registration.address, address_prompt, address_hint, address_parse, _always, "location"),
     Step(
         Registration.address_text,
@@ -671,9 +830,14 @@ STEPS: list[Step] = [
     ),
     Step(Registration.vkk_number, vkk_number_prompt, vkk_number_hint, vkk_number_parse, _always),
     Step(Registration.vkk_expiry, vkk_expiry_prompt, vkk_expiry_hint, vkk_expiry_parse, _always),
-    Step(Registration.needs, needs_prompt, needs_hint, needs_parse, _always, "choice"),
     Step(
-        Registration.companions, companions_prompt, pick_hint, companions_parse, _always, "choice"
+        Registration.needs,
+        needs_prompt,
+        needs_hint,
+        needs_parse,
+        _always,
+        "choice",
+        needs_list,
     ),
     Step(
         Registration.summary,
@@ -682,6 +846,7 @@ STEPS: list[Step] = [
         summary_parse,
         lambda d: d.mode == "new",
         "choice",
+        summary_view,
     ),
 ]
 BY_STATE = {step.state.state: step for step in STEPS}
@@ -695,15 +860,21 @@ GROUPS: dict[str, list[State]] = {
     "address": [Registration.address, Registration.address_text],
     "category": [Registration.category, Registration.centre, Registration.group],
     "vkk": [Registration.vkk_number, Registration.vkk_expiry],
-    "needs": [Registration.needs, Registration.companions],
+    "needs": [Registration.needs],
     "poa": [Registration.poa_number, Registration.poa_expiry],
+    "relationship": [Registration.relationship, Registration.poa_number, Registration.poa_expiry],
+    "contact": [Registration.rep_name, Registration.rep_phone],
 }
+
+
+def group_steps(group: str) -> list[Step]:
+    wanted = {s.state for s in GROUPS.get(group, [])}
+    return [s for s in STEPS if s.state in wanted]
 
 
 def sequence(draft: Draft) -> list[Step]:
     if draft.mode == "edit" and draft.edit_group in GROUPS:
-        wanted = {s.state for s in GROUPS[draft.edit_group]}
-        return [s for s in STEPS if s.state in wanted]
+        return group_steps(draft.edit_group)
     return STEPS
 
 
@@ -732,6 +903,8 @@ async def ask(ctx: Context, draft: Draft, step: Step, note: str | None = None) -
     if note:
         text = f"{note}\n\n{text}"
     ctx.reply(text, keyboard)
+    if step.extra is not None:
+        ctx.reply(*(await step.extra(ctx, draft)))
 
 
 async def go_to(ctx: Context, draft: Draft, step: Step, note: str | None = None) -> None:
@@ -766,6 +939,8 @@ async def begin_edit(ctx: Context, access: reg.Access, group: str) -> bool:
         group == "poa" and (rep is None or rep.relationship_kind != "attorney")
     ):
         return False
+    if group == "relationship" or (group == "contact" and rep is None):
+        return False
     draft = Draft(
         mode="edit",
         rider_id=rider.id,
@@ -774,6 +949,8 @@ async def begin_edit(ctx: Context, access: reg.Access, group: str) -> bool:
         relationship=rep.relationship_kind if rep else None,
         poa_number=rep.poa_number if rep else None,
         poa_expires_on=rep.poa_expires_on if rep else None,
+        rep_name=rep.contact_name if rep else None,
+        rep_phone=rep.contact_phone if rep else None,
         full_name=rider.full_name,
         phone=rider.phone,
         birth_date=rider.birth_date,
@@ -803,11 +980,19 @@ async def on_answer(message: Message, ctx: Context) -> None:
     draft = await load_draft(state)
     # Offered again as a button if the own-name question comes up; never stored.
     draft.telegram_name = message.from_user.full_name if message.from_user else ""
-    step = BY_STATE.get(await state.get_state() or "")
+    current = await state.get_state() or ""
+    if current == Registration.companions.state:
+        # A conversation left at the old separate companions question: it is part of needs now.
+        await go_to(ctx, draft, BY_STATE[Registration.needs.state])
+        return
+    step = BY_STATE.get(current)
     if step is None:
         await state.clear()
         return
     if chosen(i18n, message.text, BACK):
+        if draft.change_group is not None:
+            await back_to_summary(ctx, draft)
+            return
         await go_back(ctx, draft, step)
         return
     if step.state == Registration.summary and chosen(i18n, message.text, kb.CONFIRM):
@@ -826,11 +1011,38 @@ async def on_answer(message: Message, ctx: Context) -> None:
         await ask(ctx, result.draft, step)
         return
     following = neighbour(result, step, 1)
+    if result.change_group is not None and (
+        following is None or following.state not in GROUPS[result.change_group]
+    ):
+        await back_to_summary(ctx, result)
+        return
     if following is None:
         await save_draft(state, result)
         await finish_edit(ctx, result)
         return
     await go_to(ctx, result, following)
+
+
+async def back_to_summary(ctx: Context, draft: Draft) -> None:
+    """After a "Change" button's questions: the summary again, or a question a change left
+    unanswered (a new district may not serve the category chosen before)."""
+    draft = draft.model_copy(update={"change_group": None})
+    missing = first_missing(draft)
+    await go_to(ctx, draft, missing or BY_STATE[Registration.summary.state])
+
+
+def first_missing(draft: Draft) -> Step | None:
+    """The first question of a new profile whose answer is missing."""
+    checks: dict[str | None, bool] = {
+        Registration.full_name.state: draft.full_name is None,
+        Registration.phone.state: draft.phone is None,
+        Registration.district.state: draft.district_id is None,
+        Registration.iin.state: draft.iin_hash is None,
+        Registration.address.state: draft.home_address is None,
+        Registration.category.state: draft.category is None,
+        Registration.vkk_number.state: draft.vkk_number is None,
+    }
+    return next((s for s in STEPS if checks.get(s.state.state)), None)
 
 
 def _acceptable(message: Message, step: Step) -> bool:
@@ -898,7 +1110,7 @@ def rider_input(draft: Draft) -> reg.RiderInput | None:
         vkk_number=draft.vkk_number,
         vkk_expires_on=draft.vkk_expires_on,
         needs=frozenset(draft.needs),
-        usual_assistant=draft.usual_assistant,
+        usual_assistant="assistant" in draft.needs,
         usual_companion=draft.usual_companion,
     )
 
@@ -918,13 +1130,16 @@ async def finish_new(ctx: Context, draft: Draft) -> None:
             kind=draft.relationship or "parent",
             poa_number=draft.poa_number,
             poa_expires_on=draft.poa_expires_on,
+            contact_name=draft.rep_name,
+            contact_phone=draft.rep_phone,
         )
         if draft.for_other
         else None
     )
     result = await reg.register_rider(ctx.session, ctx.person, data, relationship, now=ctx.now)
     if result is reg.IIN_TAKEN:
-        await go_to(ctx, draft, BY_STATE[Registration.iin.state], t(reg.IIN_TAKEN.msgid))
+        taken = await iin_taken_reason(ctx, draft)
+        await go_to(ctx, draft, BY_STATE[Registration.iin.state], taken.render(t))
         return
     if isinstance(result, Reason):
         await state.clear()
@@ -974,7 +1189,7 @@ def changes_of(draft: Draft) -> dict[str, object]:
     if group == "needs":
         return {
             "needs": frozenset(draft.needs),
-            "usual_assistant": draft.usual_assistant,
+            "usual_assistant": "assistant" in draft.needs,
             "usual_companion": draft.usual_companion,
         }
     return {}
@@ -991,6 +1206,10 @@ async def finish_edit(ctx: Context, draft: Draft) -> None:
         result: reg.Update | Reason = await reg.update_representation(
             ctx.session, access, draft.poa_number, draft.poa_expires_on, by=account, now=ctx.now
         )
+    elif draft.edit_group == "contact":
+        result = await reg.update_contact(
+            ctx.session, access, draft.rep_name, draft.rep_phone, by=account
+        )
     else:
         result = await reg.update_rider(
             ctx.session, access.rider, changes_of(draft), by=account, now=ctx.now
@@ -1002,6 +1221,8 @@ async def finish_edit(ctx: Context, draft: Draft) -> None:
             else neighbour(draft, None, 1)
         )
         assert step is not None
+        if result is reg.IIN_TAKEN:
+            result = await iin_taken_reason(ctx, draft)
         await go_to(ctx, draft, step, result.render(t))
         return
     await state.clear()

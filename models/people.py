@@ -111,13 +111,18 @@ class Representation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     rider_id: Mapped[int] = mapped_column(ForeignKey("riders.id", ondelete="CASCADE"))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    # parent, guardian, attorney, relative (linked by the rider's invite)
+    # parent, guardian, attorney, child (son or daughter), spouse, other_relative (registered
+    # the rider), relative (linked by the rider's invite)
     relationship_kind: Mapped[str] = mapped_column(String(16))
     # What this person may do for the rider (bot.services.representation.RIGHTS): set when
     # linking and shown in the invitation; "full" for those who registered the rider.
     rights: Mapped[str] = mapped_column(String(16), default="full")
     poa_number: Mapped[str | None] = mapped_column(String(64))
     poa_expires_on: Mapped[date | None]
+    # Whom the dispatcher calls about this rider: the representative's own name and phone, as
+    # they gave them when registering the rider (None for a relative linked by an invite).
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_phone: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     rider: Mapped[Rider] = relationship(back_populates="representatives")

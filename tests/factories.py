@@ -31,6 +31,7 @@ from bot.keyboards.common import BACK, CANCEL, SKIP
 from bot.services import booking_rules as br
 from bot.services import registration as reg
 from bot.services.booking import Draft
+from bot.services.consent_text import CONSENT_SUMMARY, FULL_TEXT_BUTTON
 from bot.services.crypto import DataKey, seal_iin
 from bot.services.outbox import enqueue_card
 from bot.services.registration import CONSENT_VERSION
@@ -805,38 +806,47 @@ def valid_iin(first11: str) -> str:
     raise AssertionError("never issued")
 
 
-async def first_contact(bot: Any, p: Person, lang: str) -> None:
-    """/start, the language, the intro and the consent accepted."""
+async def first_contact(bot: Any, p: Person, lang: str, agree: str = reg_kb.AGREE_SELF) -> int:
+    """/start, the language, the intro and the consent accepted; returns the actions taken."""
     p.user.send_text("/start")
     await p.user.wait_for("Тілді таңдаңыз")
     label = "Қазақ тілі" if lang == "kk" else "Русский язык"
     p.user.press(lambda text: text.endswith(label))
-    consent = await p.user.wait_for(p.t(reg.CONSENT_TEXT, version="", retention="").split("(")[0])
-    assert reg.CONSENT_VERSION in consent.text
+    summary = p.t(CONSENT_SUMMARY, version="", retention="", full_text="").split("(")[0]
+    consent = await p.user.wait_for(summary)
+    assert reg.CONSENT_VERSION == "2026-12" and reg.CONSENT_VERSION in consent.text
     # The default retention (3 years) in the person's own words.
     assert p.t(reg.YEARS_MANY, count=3) in consent.text
     assert "Telegram" in consent.text and "/forget" in consent.text
-    assert p.user.keyboard_buttons == [p.t(reg_kb.AGREE), p.t(reg_kb.DISAGREE), p.t(CANCEL)]
-    p.tap(reg_kb.AGREE)
+    # Agreeing also says who will ride: one tap, not two.
+    assert p.user.keyboard_buttons == [
+        p.t(reg_kb.AGREE_SELF),
+        p.t(reg_kb.AGREE_OTHER),
+        p.t(reg_kb.DISAGREE),
+        p.t(FULL_TEXT_BUTTON),
+        p.t(CANCEL),
+    ]
+    p.tap(agree)
     await p.sees("Thank you. Your consent is saved.")
+    return 3
 
 
 async def register_self(bot: Any, p: Person, lang: str, *, iin: str, name: str) -> None:
     """The rider's own profile, step by step, with a wrong answer or two on the way."""
     _, _, district_name = REGISTRATION_DISTRICTS[lang]
     t = p.t
-    await p.sees("Who will ride? Choose one. You can register other people later in /profile.")
-    p.tap(reg_kb.ROLE_SELF)
     await p.sees("Your full name, as in your ID card.")
     # The first question has Cancel but no Back.
     assert t(BACK) not in p.user.keyboard_buttons and t(CANCEL) in p.user.keyboard_buttons
     p.user.send_sticker()
     await p.sees("I can read only typed text at this step.")
-    p.user.send_text(name)
-    await p.sees("Your mobile number: press “Share my number” below, or type it.")
+    p.user.send_text(name.split()[0])
+    await p.sees("Your phone number: press “Share my number” below, or type it.")
     p.user.send_text("+7 999 123 45 67")
-    await p.sees("This is not a Kazakhstan mobile number.")
+    await p.sees("This is not a Kazakhstan phone number.")
     p.tap(reg_kb.SHARE_MY_NUMBER)
+    await p.sees("Which city or district do you live in?")
+    p.user.tap(district_name)
     await p.sees("Your IIN, from your ID card.")
     p.user.send_text(iin[:-1] + str((int(iin[-1]) + 1) % 10))
     await p.sees(
@@ -844,8 +854,6 @@ async def register_self(bot: Any, p: Person, lang: str, *, iin: str, name: str) 
         "Please check each digit."
     )
     p.user.send_text(f"{iin[:4]} {iin[4:8]} {iin[8:]}")
-    await p.sees("Which city or district do you live in?")
-    p.user.tap(district_name)
     await p.sees(
         "Home address, where the car picks up. If you are at that home now, you can send a "
         "location pin instead."
@@ -869,15 +877,28 @@ async def register_self(bot: Any, p: Person, lang: str, *, iin: str, name: str) 
         date="31.12.2020",
     )
     p.user.send_text(f"31.12.{date.today().year + 2}")
-    needs = await p.sees("What do you need on the way?")
-    assert t("Chosen now: {needs}.", needs=t("none")) in needs.text
-    p.tap(reg.NEED_LABELS["wheelchair"])
-    toggled = await p.sees("Chosen now: {needs}.", needs=t(reg.NEED_LABELS["wheelchair"]))
-    assert toggled is not None
-    assert reg_kb.CHOSEN_MARK + t(reg.NEED_LABELS["wheelchair"]) in p.user.keyboard_buttons
+    await p.sees("What do you need on the way?")
+    listed = await p.sees("Tick what applies:")
+    # Needs and who rides along are one question: the assistant is asked once.
+    assert len(listed.button_texts) == 5
+    before = len(p.user.messages())
+    p.user.press(lambda text: text.endswith(t(reg.NEED_LABELS["wheelchair"])), message=listed)
+    p.user.press(lambda text: text.endswith(t(reg.NEED_LABELS["assistant"])), message=listed)
+    await bot.settle()
+    # A tick edits the buttons only: no new message, the question is not read out again.
+    assert len(p.user.messages()) == before
+    ticked = [b for b in p.user.messages()[-1].button_texts if b.startswith(reg_kb.CHOSEN_MARK)]
+    assert ticked == [
+        f"{reg_kb.CHOSEN_MARK}1. {t(reg.NEED_LABELS['wheelchair'])}",
+        f"{reg_kb.CHOSEN_MARK}4. {t(reg.NEED_LABELS['assistant'])}",
+    ]
     p.tap(reg_kb.DONE)
-    await p.sees("Who usually rides with you?")
-    p.tap(reg_kb.WITH_ASSISTANT)
+    summary = await p.sees("Please check the profile:")
+    assert t(reg_kb.CHANGE, field=t(reg_kb.EDIT_FIELDS["name"])) in summary.button_texts
+    # The name typed was the first name only: one "Change" button, not ten «Back».
+    p.user.press(t(reg_kb.CHANGE, field=t(reg_kb.EDIT_FIELDS["name"])), message=summary)
+    await p.sees("Your full name, as in your ID card.")
+    p.user.send_text(name)
     summary = await p.sees("Please check the profile:")
     for line in (
         t("Full name: {value}", value=name),
@@ -889,11 +910,6 @@ async def register_self(bot: Any, p: Person, lang: str, *, iin: str, name: str) 
     ):
         assert line in summary.text
     assert iin not in summary.text
-    # Back returns one step, and the answers are kept.
-    p.tap(BACK)
-    await p.sees("Who usually rides with you?")
-    p.tap(reg_kb.WITH_ASSISTANT)
-    await p.sees("Please check the profile:")
     p.tap(reg_kb.CONFIRM)
     await p.sees(
         "Thank you! The profile of {name} is sent to the dispatchers of {district} for "

@@ -56,3 +56,15 @@ class VerifyPress(CallbackData, prefix="vf1"):
     verification: RowId
     action: VerifyAction
     arg: str = ""
+
+
+class NeedToggle(CallbackData, prefix="nd1"):
+    """A need (or who rides along) ticked or unticked at the registration's needs question."""
+
+    code: str
+
+
+class SummaryChange(CallbackData, prefix="rc1"):
+    """A "Change" button under the registration summary: which part of the profile."""
+
+    group: str

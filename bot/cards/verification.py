@@ -76,7 +76,17 @@ def card_text(
                 number=rep.poa_number,
                 until=until,
             )
-        lines.append(t("Representative: {kind}", kind=kind))
+        if rep.contact_phone:
+            lines.append(
+                t(
+                    "Representative: {kind}, {name}, {phone}",
+                    kind=kind,
+                    name=rep.contact_name or "—",
+                    phone=rep.contact_phone,
+                )
+            )
+        else:
+            lines.append(t("Representative: {kind}", kind=kind))
     return "\n".join(lines)
 
 

@@ -26,6 +26,9 @@ CANCEL = N_("Cancel")
 SKIP = N_("Skip")
 YES = N_("Yes")
 NO = N_("No")
+# /start or a menu word in the middle of a registration or a booking: nothing is dropped unasked.
+CONTINUE = N_("Continue where I was")
+START_OVER = N_("Start over")
 
 LANGUAGE_NAMES = {"kk": "Қазақ тілі", "ru": "Русский язык"}
 
@@ -73,3 +76,15 @@ def step_keyboard(
         nav.insert(0, KeyboardButton(text=t(BACK)))
     rows.append(nav)
     return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True)
+
+
+def resume_keyboard(t: Translator) -> ReplyKeyboardMarkup:
+    """Continue the registration or booking where it was, start over, or leave it (Cancel)."""
+    return ReplyKeyboardMarkup(
+        keyboard=[
+            [KeyboardButton(text=t(CONTINUE))],
+            [KeyboardButton(text=t(START_OVER))],
+            [KeyboardButton(text=t(CANCEL))],
+        ],
+        resize_keyboard=True,
+    )

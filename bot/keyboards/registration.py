@@ -18,8 +18,10 @@ from aiogram.types import (
 from bot.callbacks.registration import (
     ForgetAnswer,
     InviteAnswer,
+    NeedToggle,
     ProfileAction,
     ProfilePress,
+    SummaryChange,
     VerifyAction,
     VerifyPress,
 )
@@ -28,6 +30,9 @@ from bot.keyboards.common import BACK, CANCEL, step_keyboard
 from bot.services.registration import NEED_LABELS, REJECT_REASONS
 
 AGREE = N_("I agree")
+# Consent and "who will ride" in one tap: the same agreement, one question fewer.
+AGREE_SELF = N_("I agree: I will ride myself")
+AGREE_OTHER = N_("I agree: I book for someone else")
 DISAGREE = N_("I do not agree")
 READ_CONSENT = N_("Read the consent again")
 ROLE_SELF = N_("I am the rider, booking for myself")
@@ -35,6 +40,9 @@ ROLE_OTHER = N_("I book for someone else")
 PARENT = N_("Parent")
 GUARDIAN = N_("Guardian (legal representative)")
 ATTORNEY = N_("I have a power of attorney")
+CHILD_OF = N_("Son or daughter")
+SPOUSE = N_("Husband or wife")
+OTHER_RELATIVE = N_("Another relative")
 SHARE_MY_NUMBER = N_("Share my number")
 USE_MY_NUMBER = N_("Use my own number")
 SEND_PIN = N_("Send a location pin")
@@ -42,6 +50,8 @@ INDEFINITE = N_("Indefinite")
 NO_NEEDS = N_("None of these")
 DONE = N_("Done")
 CHOSEN_MARK = "✓ "
+# At the needs question, who rides along is asked with the needs: one question, not two.
+COMPANION_NEED = N_("a companion rides along (a relative or friend)")
 WITH_ASSISTANT = N_("An assistant")
 WITH_COMPANION = N_("A companion")
 WITH_BOTH = N_("An assistant and a companion")
@@ -53,6 +63,7 @@ GROUP_LABELS = {
 }
 NO_GROUP = N_("No disability group")
 CONFIRM = N_("Confirm and send for checking")
+CHANGE = N_("Change: {field}")
 
 EDIT_FIELDS: dict[str, str] = {
     "name": N_("Full name"),
@@ -64,6 +75,8 @@ EDIT_FIELDS: dict[str, str] = {
     "vkk": N_("VKK conclusion"),
     "needs": N_("Mobility needs and who rides along"),
     "poa": N_("Power of attorney"),
+    "contact": N_("Your name and phone"),
+    "relationship": N_("Who you are to the rider"),
 }
 
 APPROVE = N_("Approve")
@@ -76,8 +89,14 @@ def reply(t: Translator, options: Sequence[str], *, back: bool = True) -> ReplyK
     return step_keyboard(t, list(options), back=back)
 
 
-def consent_keyboard(t: Translator) -> ReplyKeyboardMarkup:
-    return step_keyboard(t, [t(AGREE), t(DISAGREE)], back=False)
+def consent_keyboard(
+    t: Translator, *, with_role: bool = False, full_text: str | None = None
+) -> ReplyKeyboardMarkup:
+    """«I agree» (or, for a newcomer, «I agree: I will ride myself» / «…for someone else»),
+    «I do not agree», and the button that shows the full text."""
+    agree = [t(AGREE_SELF), t(AGREE_OTHER)] if with_role else [t(AGREE)]
+    extra = [full_text] if full_text else []
+    return step_keyboard(t, [*agree, t(DISAGREE), *extra], back=False)
 
 
 def read_again_keyboard(t: Translator) -> ReplyKeyboardMarkup:
@@ -118,6 +137,39 @@ def needs_keyboard(
     options = [need_button(t, code, code in chosen) for code in NEED_LABELS]
     options += [t(NO_NEEDS), t(DONE)]
     return step_keyboard(t, options, back=back)
+
+
+def needs_done_keyboard(t: Translator, *, back: bool = True) -> ReplyKeyboardMarkup:
+    """Under the needs question: «Done» and «None of these»; the needs are ticked inline."""
+    return step_keyboard(t, [t(DONE), t(NO_NEEDS)], back=back)
+
+
+def needs_inline(t: Translator, options: Sequence[tuple[str, str, bool]]) -> InlineKeyboardMarkup:
+    """One numbered button per (code, label, chosen); a tap edits only these buttons."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=f"{CHOSEN_MARK if chosen else ''}{number}. {label}",
+                callback_data=NeedToggle(code=code).pack(),
+            )
+        ]
+        for number, (code, label, chosen) in enumerate(options, 1)
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def summary_changes(t: Translator, groups: Sequence[str]) -> InlineKeyboardMarkup:
+    """A "Change: …" button per part of the profile, two to a row, as the booking summary has."""
+    buttons = [
+        InlineKeyboardButton(
+            text=t(CHANGE, field=t(EDIT_FIELDS[group])),
+            callback_data=SummaryChange(group=group).pack(),
+        )
+        for group in groups
+    ]
+    return InlineKeyboardMarkup(
+        inline_keyboard=[buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    )
 
 
 # -- inline: profile pages ----------------------------------------------------------------------
@@ -188,6 +240,12 @@ def rider_page_keyboard(
                 ProfilePress(action=ProfileAction.DELETE, rider=rider_id),
             )
         )
+    # Every page offers it: a mother of two, or a rider who also books for a spouse.
+    rows.append(
+        _button(
+            t(N_("Register someone I book for")), ProfilePress(action=ProfileAction.REGISTER_OTHER)
+        )
+    )
     if several:
         rows.append(_button(t(N_("All profiles")), ProfilePress(action=ProfileAction.LIST)))
     return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -16,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.booking_rules import BookingRules
 from bot.services.i18n_types import N_, Reason
-from models import UNDECIDED_STATUSES, Dispatcher, District, Ride, Rider, RideStatus, Vehicle
+from models import (
+    UNDECIDED_STATUSES,
+    Dispatcher,
+    District,
+    Representation,
+    Ride,
+    Rider,
+    RideStatus,
+    Vehicle,
+)
 
 S = RideStatus
 
@@ -354,6 +363,8 @@ async def manifest(
 class FoundRider:
     rider: Rider
     rides: tuple[Ride, ...]  # the latest few, newest pickup first
+    # Whom to call besides the rider: each representative's (name, phone) as they gave them.
+    contacts: tuple[tuple[str, str], ...] = ()
 
 
 def _digits(text: str) -> str:
@@ -361,7 +372,8 @@ def _digits(text: str) -> str:
 
 
 async def find_riders(session: AsyncSession, district_id: str, query: str) -> list[FoundRider]:
-    """Riders of the district by phone (any way it is written) or by part of the name.
+    """Riders of the district by phone (any way it is written) or by part of the name, the
+    rider's or a representative's (a daughter who registered her father is found by hers).
 
     Names are compared in Python: SQLite's lower() knows only ASCII, and names are Cyrillic.
     """
@@ -372,14 +384,32 @@ async def find_riders(session: AsyncSession, district_id: str, query: str) -> li
             select(Rider).where(Rider.district_id == district_id).order_by(Rider.full_name)
         )
     )
+    contacts: dict[int, list[tuple[str, str]]] = {}
+    represented = await session.execute(
+        select(Representation.rider_id, Representation.contact_name, Representation.contact_phone)
+        .join(Rider, Rider.id == Representation.rider_id)
+        .where(Rider.district_id == district_id, Representation.contact_phone.is_not(None))
+        .order_by(Representation.id)
+    )
+    for rider_id, name, phone in represented.all():
+        contacts.setdefault(rider_id, []).append((name or "", phone or ""))
+
+    def names(rider: Rider) -> list[str]:
+        return [rider.full_name, *(name for name, _ in contacts.get(rider.id, []))]
+
+    def phones(rider: Rider) -> list[str]:
+        return [rider.phone, *(phone for _, phone in contacts.get(rider.id, []))]
+
     if len(digits) >= 4 and len(digits) >= len(query.replace(" ", "")) // 2:
         tail = digits[-10:]
-        matched = [r for r in riders if _digits(r.phone).endswith(tail)]
+        matched = [r for r in riders if any(_digits(p).endswith(tail) for p in phones(r))]
     else:
         words = [w.casefold() for w in query.split() if w]
         if not words:
             return []
-        matched = [r for r in riders if all(w in r.full_name.casefold() for w in words)]
+        matched = [
+            r for r in riders if any(all(w in name.casefold() for w in words) for name in names(r))
+        ]
     found = []
     for rider in matched[:FIND_LIMIT]:
         rides = await session.scalars(
@@ -388,7 +418,7 @@ async def find_riders(session: AsyncSession, district_id: str, query: str) -> li
             .order_by(Ride.pickup_at.desc(), Ride.id.desc())
             .limit(5)
         )
-        found.append(FoundRider(rider, tuple(rides)))
+        found.append(FoundRider(rider, tuple(rides), tuple(contacts.get(rider.id, []))))
     return found
 
 

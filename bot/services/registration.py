@@ -27,6 +27,7 @@ from bot.services.eligibility import (
     check_eligibility,
 )
 from bot.services.eligibility import Verification as VerificationState
+from bot.services.help import with_desk_phone
 from bot.services.i18n_types import N_, Reason, Translate
 from bot.services.outbox import enqueue_card, enqueue_message
 from bot.services.people import notify_rider
@@ -43,7 +44,7 @@ from models import (
     utcnow,
 )
 
-CONSENT_VERSION: Final = "2026-11"
+CONSENT_VERSION: Final = "2026-12"
 CONSENT_TEXT: Final = N_(
     "Consent to the processing of personal data (version {version}).\n\n"
     "Who processes the data: the department of employment and social programmes of your "
@@ -107,7 +108,10 @@ RELATIONSHIP_LABELS: Final = {
     "parent": N_("parent"),
     "guardian": N_("guardian (legal representative)"),
     "attorney": N_("power of attorney"),
+    "child": N_("son or daughter"),
+    "spouse": N_("husband or wife"),
     "relative": N_("relative"),
+    "other_relative": N_("relative"),
 }
 LEGAL_KINDS: Final = frozenset({"parent", "guardian"})
 # Reasons a dispatcher picks from a list; stored as "#code", a typed reason as its text.
@@ -178,9 +182,12 @@ class RiderInput:
 class Relationship:
     """How the person registering is related to a rider who is not themselves."""
 
-    kind: str  # parent, guardian, attorney
+    kind: str  # parent, guardian, attorney, child, spouse, other_relative
     poa_number: str | None = None
     poa_expires_on: date | None = None
+    # The representative's own name and phone: whom the dispatcher calls about this rider.
+    contact_name: str | None = None
+    contact_phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -452,6 +459,8 @@ async def register_rider(
                 rights=rights_when_registering(relationship.kind).value,
                 poa_number=relationship.poa_number,
                 poa_expires_on=relationship.poa_expires_on,
+                contact_name=relationship.contact_name,
+                contact_phone=relationship.contact_phone,
                 created_at=now,
             )
         )
@@ -707,6 +716,47 @@ async def update_representation(
     return Update(changed=frozenset(changed), reverify=bool(changed))
 
 
+async def update_contact(
+    session: AsyncSession,
+    access: Access,
+    name: str | None,
+    phone: str | None,
+    *,
+    by: Account,
+) -> Update | Reason:
+    """The representative's own name and phone; a pending card shows the new ones."""
+    rep = access.representation
+    if rep is None:
+        return NOT_ALLOWED
+    changed = {
+        field
+        for field, old, new in (
+            ("contact_name", rep.contact_name, name),
+            ("contact_phone", rep.contact_phone, phone),
+        )
+        if old != new
+    }
+    rep.contact_name, rep.contact_phone = name, phone
+    if changed:
+        pending = await pending_verification(session, access.rider.id)
+        district = await session.get(District, access.rider.district_id)
+        if pending is not None and district is not None:
+            await enqueue_card(
+                session,
+                kind=VERIFICATION_CARD,
+                subject_id=pending.id,
+                chat_id=pending.card_chat_id or district.chat_id,
+                topic_id=district.topic_id,
+            )
+        audit(
+            session,
+            "representation_updated",
+            subject=f"rider:{access.rider.id}",
+            details={"by": f"account:{by.id}", "fields": sorted(changed)},
+        )
+    return Update(changed=frozenset(changed), reverify=False)
+
+
 # -- the dispatcher's decision ------------------------------------------------------------------
 
 
@@ -808,12 +858,16 @@ async def decide(
     if approve:
         await notify_rider(session, rider.id, VERIFIED_MSG, {"name": rider.full_name})
     else:
-        await notify_rider(
-            session,
-            rider.id,
-            REJECTED_MSG,
-            {"name": rider.full_name, "reason": reason_param(verification.reason)},
+        # "Call the dispatcher" always comes with the desk's number when the district has one.
+        refusal = with_desk_phone(
+            Reason(
+                "rejected",
+                REJECTED_MSG,
+                {"name": rider.full_name, "reason": reason_param(verification.reason)},
+            ),
+            district.desk_phone if district is not None else None,
         )
+        await notify_rider(session, rider.id, refusal.msgid, dict(refusal.params))
     audit(
         session,
         f"verification_{status}",

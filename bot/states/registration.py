@@ -24,6 +24,8 @@ class Registration(StatesGroup):
     relationship = State()
     poa_number = State()
     poa_expiry = State()
+    rep_name = State()
+    rep_phone = State()
     full_name = State()
     phone = State()
     iin = State()
@@ -67,6 +69,10 @@ class Draft(BaseModel):
     relationship: str | None = None
     poa_number: str | None = None
     poa_expires_on: date | None = None
+    # The representative's own name and phone (someone else's profile): whom the dispatcher
+    # calls about the rider.
+    rep_name: str | None = None
+    rep_phone: str | None = None
     full_name: str | None = None
     phone: str | None = None
     iin_encrypted: str | None = None
@@ -88,6 +94,10 @@ class Draft(BaseModel):
     needs: list[str] = []
     usual_assistant: bool = False
     usual_companion: bool = False
+
+    # A "Change" button of the summary: the part being changed; its answers lead back to the
+    # summary instead of through the rest of the questions.
+    change_group: str | None = None
 
     # An invite code the person opened before registering (kept through onboarding).
     invite: str | None = None

@@ -18,6 +18,7 @@ from bot.i18n import Translator
 from bot.keyboards import registration as kb
 from bot.keyboards.common import BACK
 from bot.services import registration as reg
+from bot.services.consent_text import consent_full
 from handlers.verification import BAD_REASON
 from models import Account, Consent, Invite, Representation, Rider, Verification
 from tests.factories import (
@@ -60,7 +61,8 @@ async def test_a_rider_registers_and_a_dispatcher_approves(bot, lang: str) -> No
     async with bot.sessions() as session:
         texts = list(await session.scalars(select(Consent.text)))
     assert len(texts) == 2 and texts[0] == texts[1]  # the account's and the rider's copy
-    assert reg.CONSENT_VERSION in texts[0]
+    # The full text is what was agreed to, not the summary.
+    assert texts[0] == consent_full(rider.t, reg.CONSENT_VERSION, 3 * 365)
 
     # The card in the district chat, in the chat's language: whom to call, nothing about
     # health or identity (no IIN digits, category, VKK or needs: they open in private).
@@ -104,19 +106,23 @@ async def test_a_rider_registers_and_a_dispatcher_approves(bot, lang: str) -> No
 async def test_a_parent_registers_a_child_who_has_no_telegram(bot) -> None:
     parent = person(bot, 7101, "kk", "Ләззат")
     t = parent.t
-    await first_contact(bot, parent, "kk")
-    await parent.sees(
-        "Who will ride? Choose one. You can register other people later in /profile."
-    )
-    parent.tap(kb.ROLE_OTHER)
-    await parent.sees("Who are you to the person you are registering?")
-    parent.user.send_text("мамасымын")
+    await first_contact(bot, parent, "kk", agree=kb.AGREE_OTHER)
+    relationship = await parent.sees("Who are you to the person you are registering?")
+    assert relationship is not None
+    for msgid in (kb.PARENT, kb.CHILD_OF, kb.SPOUSE, kb.OTHER_RELATIVE):
+        assert t(msgid) in parent.user.keyboard_buttons
+    parent.user.send_text("бір нәрсе")
     await parent.sees("Please choose one of the buttons below.")
-    parent.tap(kb.PARENT)
+    # Typed as people say it, not only pressed.
+    parent.user.send_text("мамасымын")
+    await parent.sees("Your own name: the dispatcher will call you about the rider's rides.")
+    parent.user.send_text("Ләззат Омарова")
+    await parent.sees("Your own phone number: press “Share my number” below, or type it.")
+    parent.tap(kb.SHARE_MY_NUMBER)
     await parent.sees("The rider's full name, as in their ID card or birth certificate.")
     parent.user.send_text("Әлихан Серікұлы Омаров")
     phone = await parent.sees(
-        "The rider's mobile number. If the rider has no phone, press “Use my own number”: "
+        "The rider's phone number. If the rider has no phone, press “Use my own number”: "
         "the driver will call you."
     )
     assert phone is not None
@@ -127,10 +133,10 @@ async def test_a_parent_registers_a_child_who_has_no_telegram(bot) -> None:
     parent.user.send_text("Әлихан Серікұлы Омаров")
     await parent.user.wait_for(t(kb.USE_MY_NUMBER).split()[0])
     parent.user.send_text("8 (707) 555-12-34")
-    await parent.sees("The rider's IIN, from their ID card or birth certificate.")
-    parent.user.send_text(IIN_CHILD)
     await parent.sees("Which city or district does the rider live in?")
     parent.user.tap("Талдықорған қаласы")
+    await parent.sees("The rider's IIN, from their ID card or birth certificate.")
+    parent.user.send_text(IIN_CHILD)
     await parent.sees("Type the street, house and flat, for example: Abai street 12, flat 5.")
     parent.user.send_text("Жансүгіров көшесі, 5")
     await parent.sees("Which of these describes the rider? It decides the right to the service.")
@@ -148,10 +154,9 @@ async def test_a_parent_registers_a_child_who_has_no_telegram(bot) -> None:
     await parent.sees("Until what date is the VKK conclusion valid?")
     parent.tap(kb.INDEFINITE)
     await parent.sees("What does the rider need on the way?")
-    parent.user.send_text("2 4")
-    await parent.sees("Who usually rides with the rider?")
-    parent.tap(kb.WITH_COMPANION)
+    parent.user.send_text("2 4 5")
     summary = await parent.sees("Please check the profile:")
+    assert t("Usually rides along: {value}", value=t(kb.WITH_BOTH)) in summary.text, summary.text
     assert t("You are: {kind}", kind=t(reg.RELATIONSHIP_LABELS["parent"])) in summary.text
     assert t("Centre: {value}", value="«Үміт» оңалту орталығы") in summary.text
     assert (
@@ -178,12 +183,21 @@ async def test_a_parent_registers_a_child_who_has_no_telegram(bot) -> None:
     link = await one(bot, Representation, Representation.rider_id == child.id)
     parent_account = await one(bot, Account, Account.telegram_id == 7101)
     assert link.account_id == parent_account.id and link.relationship_kind == "parent"
+    assert link.contact_name == "Ләззат Омарова" and link.contact_phone == parent.user.phone
 
     # Taldykorgan's chat writes Russian: the dispatcher rejects with a reason from the list.
     ru: Translator = bot.app.i18n.translator("ru")
     verification = await one(bot, Verification, Verification.rider_id == child.id)
     card = card_of(bot, -1001000000001, verification.id, ru)
-    assert ru("Representative: {kind}", kind=ru(reg.RELATIONSHIP_LABELS["parent"])) in card.text
+    assert (
+        ru(
+            "Representative: {kind}, {name}, {phone}",
+            kind=ru(reg.RELATIONSHIP_LABELS["parent"]),
+            name="Ләззат Омарова",
+            phone=parent.user.phone,
+        )
+        in card.text
+    )
     assert "«Үміт»" not in card.text
     marat = bot.dispatcher("taldykorgan", 1)
     await marat.press(ru(kb.REJECT), message=card).answer()
@@ -197,7 +211,9 @@ async def test_a_parent_registers_a_child_who_has_no_telegram(bot) -> None:
     assert ru("Reason for rejecting: {reason}", reason=ru(reg.REJECT_REASONS["docs"])) in card.text
     await parent.sees(
         "The dispatcher did not approve the profile of {name}. Reason: {reason}.\n"
-        "Correct the profile in /profile (it goes back for checking), or call the dispatcher.",
+        "Correct the profile in /profile (it goes back for checking), or call the dispatcher: "
+        "{phone}.",
+        phone="+7 728 224 11 22",
         name="Әлихан Серікұлы Омаров",
         reason=t(reg.REJECT_REASONS["docs"]),
     )
@@ -245,7 +261,9 @@ async def test_only_the_districts_dispatchers_can_decide(bot) -> None:
     rider = Person(bot.person(7201), ru)
     await rider.sees(
         "The dispatcher did not approve the profile of {name}. Reason: {reason}.\n"
-        "Correct the profile in /profile (it goes back for checking), or call the dispatcher.",
+        "Correct the profile in /profile (it goes back for checking), or call the dispatcher: "
+        "{phone}.",
+        phone="+7 728 224 11 22",
         name="Иван Петров",
         reason="Фото заключения ВКК нечитаемое",
     )
@@ -348,3 +366,104 @@ async def test_an_expired_invite_is_refused_with_the_reason(bot) -> None:
     assert "24" in refusal.text
     async with bot.sessions() as session:
         assert await session.scalar(select(Representation.id)) is None
+
+
+async def test_registering_oneself_takes_at_most_13_actions(bot) -> None:
+    """Issue 13, point 16: /start to «sent for checking», every tap and message counted."""
+    rider = person(bot, 7501, "ru", "Ерлан")
+    t = rider.t
+    actions = await first_contact(bot, rider, "ru")  # /start, language, «agree: myself»
+    steps: list[tuple[str | None, str]] = [
+        (None, "Ерлан Сейітов"),
+        (kb.SHARE_MY_NUMBER, ""),
+        (None, "город Талдыкорган"),
+        (None, IIN_RU),
+        (None, "Абая, 12"),
+        (reg.CATEGORY_LABELS["group1_mobility"], ""),
+        (None, "123/45"),
+        (kb.INDEFINITE, ""),
+        (kb.DONE, ""),
+        (kb.CONFIRM, ""),
+    ]
+    for button, text in steps:
+        if button is not None:
+            rider.tap(button)
+        else:
+            rider.user.send_text(text)
+        actions += 1
+        await bot.settle()
+    await rider.sees(
+        "Thank you! The profile of {name} is sent to the dispatchers of {district} for "
+        "checking. We will write to you here when they decide.",
+        name="Ерлан Сейітов",
+        district="город Талдыкорган",
+    )
+    assert actions <= 13, actions
+    assert t(kb.CONFIRM)  # the count includes the confirmation
+
+
+async def test_a_daughter_registers_her_father_and_the_dispatcher_finds_her(bot) -> None:
+    """B4, B5: a daughter says who she is, her own name and phone reach the card and /find."""
+    daughter = person(bot, 7502, "ru", "Дана")
+    t = daughter.t
+    await first_contact(bot, daughter, "ru", agree=kb.AGREE_OTHER)
+    await daughter.sees("Who are you to the person you are registering?")
+    daughter.user.send_text("Дочь")
+    await daughter.sees("Your own name: the dispatcher will call you about the rider's rides.")
+    daughter.user.send_text("Дана Ахметова")
+    await daughter.sees("Your own phone number: press “Share my number” below, or type it.")
+    daughter.user.send_text("8 777 123 45 67")
+    await daughter.sees("The rider's full name, as in their ID card or birth certificate.")
+    for answer in ("Ахметов Серик Болатович", "8 705 111 22 33", "город Талдыкорган"):
+        daughter.user.send_text(answer)
+        await bot.settle()
+    daughter.user.send_text(IIN_KK)
+    await daughter.sees("Type the street, house and flat, for example: Abai street 12, flat 5.")
+    daughter.user.send_text("Абая, 12")
+    await bot.settle()
+    daughter.tap(reg.CATEGORY_LABELS["elderly"])
+    await bot.settle()
+    daughter.tap(kb.NO_GROUP)
+    await bot.settle()
+    daughter.user.send_text("77/1")
+    await bot.settle()
+    daughter.tap(kb.INDEFINITE)
+    await bot.settle()
+    daughter.tap(kb.NO_NEEDS)
+    summary = await daughter.sees("Please check the profile:")
+    assert t("You are: {kind}", kind=t(reg.RELATIONSHIP_LABELS["child"])) in summary.text
+    assert (
+        t("Your name and phone: {name}, {phone}", name="Дана Ахметова", phone="+77771234567")
+        in summary.text
+    )
+    daughter.tap(kb.CONFIRM)
+    await daughter.sees(
+        "Thank you! The profile of {name} is sent to the dispatchers of {district} for "
+        "checking. We will write to you here when they decide.",
+        name="Ахметов Серик Болатович",
+        district="город Талдыкорган",
+    )
+    await bot.settle()
+
+    father = await one(bot, Rider, Rider.full_name == "Ахметов Серик Болатович")
+    verification = await one(bot, Verification, Verification.rider_id == father.id)
+    ru: Translator = bot.app.i18n.translator("ru")
+    card = card_of(bot, -1001000000001, verification.id, ru)
+    assert (
+        ru(
+            "Representative: {kind}, {name}, {phone}",
+            kind=ru(reg.RELATIONSHIP_LABELS["child"]),
+            name="Дана Ахметова",
+            phone="+77771234567",
+        )
+        in card.text
+    )
+    # The dispatcher finds the father by the daughter's name, and sees whom to call.
+    marat = bot.dispatcher("taldykorgan", 1)
+    after = bot.stand_in.checkpoint()
+    marat.send_text("/find Ахметова", chat=-1001000000001)
+    found = await bot.stand_in.wait_for("Ахметов Серик Болатович", -1001000000001, after=after)
+    assert (
+        ru("Representative: {name}, {phone}", name="Дана Ахметова", phone="+77771234567")
+        in found.text
+    )
