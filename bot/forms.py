@@ -137,19 +137,19 @@ class Form(ABC, Generic[D]):
             return
         if message.voice or message.audio or message.video_note:
             phone = await self.desk_phone(ctx, draft)
-            self.explain(ctx, draft, question, voice_reply(phone).render(ctx.t))
+            await self.explain(ctx, draft, question, voice_reply(phone).render(ctx.t))
             return
         if not acceptable(message, question):
             intro = ctx.t(NOT_TEXT) if question.accepts != "choice" else None
-            self.explain(ctx, draft, question, intro)
+            await self.explain(ctx, draft, question, intro)
             return
         result = await question.parse(message, ctx, draft)
         if result is None:
-            self.explain(ctx, draft, question, None)
+            await self.explain(ctx, draft, question, None)
         elif isinstance(result, Reason):
             text = self.reason_text(ctx, draft, result)
             if self.hint_after_reason:
-                self.explain(ctx, draft, question, text)
+                await self.explain(ctx, draft, question, text)
             else:
                 ctx.reply(text)
         elif isinstance(result, Replied):
@@ -172,7 +172,9 @@ class Form(ABC, Generic[D]):
         else:
             await self.go_to(ctx, draft, previous)
 
-    def explain(self, ctx: Context, draft: D, question: Question[D], issue: str | None) -> None:
+    async def explain(
+        self, ctx: Context, draft: D, question: Question[D], issue: str | None
+    ) -> None:
         """What is wrong (if known), then what the question expects; the place is kept."""
         hint = question.hint(ctx, draft)
         ctx.reply(f"{issue}\n{hint}" if issue else hint)

@@ -22,8 +22,10 @@ from aiogram.filters import StateFilter
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
 
+from bot import forms
 from bot.callbacks.registration import NeedToggle, SummaryChange
 from bot.context import Context
+from bot.forms import Answer, Form, Question
 from bot.i18n import N_, I18n
 from bot.keyboards import registration as kb
 from bot.keyboards.common import BACK, main_menu
@@ -973,54 +975,117 @@ async def begin_edit(ctx: Context, access: reg.Access, group: str) -> bool:
     return True
 
 
+def question_of(step: Step) -> Question[Draft]:
+    """A registration step as a question of the shared engine (`bot.forms`)."""
+
+    async def asked(ctx: Context, draft: Draft) -> None:
+        await ask(ctx, draft, step)
+
+    async def parsed(message: Message, ctx: Context, draft: Draft) -> Answer[Draft]:
+        result = await step.parse(message, ctx, draft)
+        if isinstance(result, Problem):
+            return result.reason  # None: not understood, the hint says what is expected
+        if isinstance(result, Stay):
+            return forms.Stay(result.draft)
+        return result
+
+    return Question(step.state, asked, parsed, step.hint, step.wants)
+
+
+class RegistrationForm(Form[Draft]):
+    """Registration and the edit of one part of a profile on the shared engine: what is its own
+    is the subset of questions an edit asks, a "Change" from the summary that returns to it,
+    Confirm on the summary, and a problem shown with the question's keyboard again."""
+
+    def step(self, question: Question[Draft]) -> Step:
+        return BY_STATE[question.state.state or ""]
+
+    def question(self, step: Step) -> Question[Draft]:
+        return self.by_state[step.state.state or ""]
+
+    async def load(self, ctx: Context) -> Draft:
+        return await load_draft(ctx.fsm)
+
+    async def save(self, ctx: Context, draft: Draft) -> None:
+        await save_draft(ctx.fsm, draft)
+
+    async def go_to(self, ctx: Context, draft: Draft, question: Question[Draft]) -> None:
+        await go_to(ctx, draft, self.step(question))
+
+    def after(self, draft: Draft, question: Question[Draft]) -> Question[Draft] | None:
+        following = neighbour(draft, self.step(question), 1)
+        if draft.change_group is not None and (
+            following is None or following.state not in GROUPS[draft.change_group]
+        ):
+            return None  # the changed part is done: back to the summary (`complete`)
+        return self.question(following) if following is not None else None
+
+    def before(self, draft: Draft, question: Question[Draft]) -> Question[Draft] | None:
+        previous = neighbour(draft, self.step(question), -1)
+        return self.question(previous) if previous is not None else None
+
+    async def complete(self, ctx: Context, draft: Draft) -> None:
+        if draft.change_group is not None:
+            await back_to_summary(ctx, draft)
+        else:
+            await finish_edit(ctx, draft)
+
+    async def back(self, ctx: Context, draft: Draft, question: Question[Draft]) -> None:
+        if draft.change_group is not None:
+            await back_to_summary(ctx, draft)
+        else:
+            await super().back(ctx, draft, question)
+
+    async def back_at_start(self, ctx: Context, draft: Draft, question: Question[Draft]) -> None:
+        if draft.mode == "edit" and draft.rider_id is not None:
+            await ctx.fsm.clear()
+            ctx.reply(ctx.t("Nothing was changed."), main_menu(ctx.t))
+            await send_rider_page(ctx, draft.rider_id)
+            return
+        note = ctx.t("This is the first question. To stop, press Cancel.")
+        await ask(ctx, draft, self.step(question), note)
+
+    def is_back(self, ctx: Context, message: Message) -> bool:
+        return chosen(ctx.i18n, message.text, BACK)
+
+    async def desk_phone(self, ctx: Context, draft: Draft) -> str | None:
+        district = await _district(ctx, draft)
+        return district.desk_phone if district is not None else None
+
+    async def lost(self, ctx: Context) -> None:
+        if await ctx.fsm.get_state() == Registration.companions.state:
+            # A conversation left at the old separate companions question: part of needs now.
+            await go_to(ctx, await load_draft(ctx.fsm), BY_STATE[Registration.needs.state])
+            return
+        await ctx.fsm.clear()
+
+    async def intercept(
+        self, message: Message, ctx: Context, draft: Draft, question: Question[Draft]
+    ) -> bool:
+        # Offered again as a button if the own-name question comes up; never stored.
+        draft.telegram_name = message.from_user.full_name if message.from_user else ""
+        if question.state == Registration.summary and chosen(ctx.i18n, message.text, kb.CONFIRM):
+            await finish_new(ctx, draft)
+            return True
+        return False
+
+    async def explain(
+        self, ctx: Context, draft: Draft, question: Question[Draft], issue: str | None
+    ) -> None:
+        """Say what is wrong and what is expected, with the step's keyboard again."""
+        step = self.step(question)
+        _, keyboard = await step.prompt(ctx, draft, has_back(draft, step))
+        hint = step.hint(ctx, draft)
+        ctx.reply(f"{issue}\n{hint}" if issue else hint, keyboard)
+
+
+FORM = RegistrationForm([question_of(step) for step in STEPS])
+
+
 @router.message(StateFilter(Registration))
 async def on_answer(message: Message, ctx: Context) -> None:
     """Every answer of every step: Back, bad input, a toggle, or the next step."""
-    t, i18n, state = ctx.t, ctx.i18n, ctx.fsm
-    draft = await load_draft(state)
-    # Offered again as a button if the own-name question comes up; never stored.
-    draft.telegram_name = message.from_user.full_name if message.from_user else ""
-    current = await state.get_state() or ""
-    if current == Registration.companions.state:
-        # A conversation left at the old separate companions question: it is part of needs now.
-        await go_to(ctx, draft, BY_STATE[Registration.needs.state])
-        return
-    step = BY_STATE.get(current)
-    if step is None:
-        await state.clear()
-        return
-    if chosen(i18n, message.text, BACK):
-        if draft.change_group is not None:
-            await back_to_summary(ctx, draft)
-            return
-        await go_back(ctx, draft, step)
-        return
-    if step.state == Registration.summary and chosen(i18n, message.text, kb.CONFIRM):
-        await finish_new(ctx, draft)
-        return
-    if not _acceptable(message, step):
-        await _problem(ctx, draft, step, t(NOT_TEXT) if step.wants != "choice" else None)
-        return
-    result = await step.parse(message, ctx, draft)
-    if isinstance(result, Problem):
-        issue = result.reason.render(t) if result.reason else None
-        await _problem(ctx, draft, step, issue)
-        return
-    if isinstance(result, Stay):
-        await save_draft(state, result.draft)
-        await ask(ctx, result.draft, step)
-        return
-    following = neighbour(result, step, 1)
-    if result.change_group is not None and (
-        following is None or following.state not in GROUPS[result.change_group]
-    ):
-        await back_to_summary(ctx, result)
-        return
-    if following is None:
-        await save_draft(state, result)
-        await finish_edit(ctx, result)
-        return
-    await go_to(ctx, result, following)
+    await FORM.handle(message, ctx)
 
 
 async def back_to_summary(ctx: Context, draft: Draft) -> None:
@@ -1043,38 +1108,6 @@ def first_missing(draft: Draft) -> Step | None:
         Registration.vkk_number.state: draft.vkk_number is None,
     }
     return next((s for s in STEPS if checks.get(s.state.state)), None)
-
-
-def _acceptable(message: Message, step: Step) -> bool:
-    """Text everywhere; a shared contact at the phone step; a pin at the address step."""
-    if message.text:
-        return True
-    if step.wants == "contact":
-        return message.contact is not None
-    if step.wants == "location":
-        return message.location is not None
-    return False
-
-
-async def _problem(ctx: Context, draft: Draft, step: Step, issue: str | None) -> None:
-    """Say what is wrong and what is expected, with the step's keyboard again."""
-    _, keyboard = await step.prompt(ctx, draft, has_back(draft, step))
-    hint = step.hint(ctx, draft)
-    text = f"{issue}\n{hint}" if issue else hint
-    ctx.reply(text, keyboard)
-
-
-async def go_back(ctx: Context, draft: Draft, step: Step) -> None:
-    previous = neighbour(draft, step, -1)
-    if previous is not None:
-        await go_to(ctx, draft, previous)
-        return
-    if draft.mode == "edit" and draft.rider_id is not None:
-        await ctx.fsm.clear()
-        ctx.reply(ctx.t("Nothing was changed."), main_menu(ctx.t))
-        await send_rider_page(ctx, draft.rider_id)
-        return
-    await ask(ctx, draft, step, ctx.t("This is the first question. To stop, press Cancel."))
 
 
 def rider_input(draft: Draft) -> reg.RiderInput | None:

@@ -11,7 +11,6 @@ service checks everything again when the order is sent. Nothing exists before Co
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import date, time, timedelta
 
 from aiogram import F, Router
@@ -29,6 +28,7 @@ from bot.callbacks.standing_orders import (
 from bot.cards.standing_order import weekdays_text
 from bot.context import Context
 from bot.filters import Button
+from bot.forms import Answer, Form, Question, Replied
 from bot.i18n import LANGUAGES, N_, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, REGULAR, SKIP, main_menu, step_keyboard
@@ -87,9 +87,14 @@ async def district_of(ctx: Context, rider: Rider) -> District:
 
 
 async def rider_of(ctx: Context, data: OrderData) -> Rider | None:
+    """The rider the order is for, if this person may book for them; read once per step."""
     if data.rider_id is None:
         return None
-    return await booking.rider_for(ctx.session, ctx.person, data.rider_id)
+    key = ("order rider", data.rider_id)
+    if key not in ctx.cache:
+        ctx.cache[key] = await booking.rider_for(ctx.session, ctx.person, data.rider_id)
+    rider: Rider | None = ctx.cache[key]
+    return rider
 
 
 def days_of(data: OrderData) -> frozenset[int]:
@@ -123,13 +128,38 @@ def picked_date(ctx: Context, text: str | None) -> date | None:
 # -- steps --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Step:
-    state: State
-    ask: Callable[[Context, OrderData, Rider], Awaitable[None]]
-    parse: Callable[[Message, Context, OrderData, Rider], Awaitable[Parsed]]
-    hint: Callable[[Context], str]
-    location: bool = False
+Ask = Callable[[Context, OrderData, Rider], Awaitable[None]]
+Parse = Callable[[Message, Context, OrderData, Rider], Awaitable[Parsed]]
+
+
+def step(
+    state: State, ask: Ask, parse: Parse, hint: Callable[[Context], str], location: bool = False
+) -> Question[OrderData]:
+    """A question of the standing-order form on the shared engine (`bot.forms`): its ask and
+    parse see the rider the order is for; a refused end date offers the latest allowed one."""
+
+    async def asked(ctx: Context, data: OrderData) -> None:
+        rider = await rider_of(ctx, data)
+        if rider is None:
+            await ctx.fsm.set_state(Regular.rider)
+            await ask_rider(ctx, data, None)
+        else:
+            await ask(ctx, data, rider)
+
+    async def parsed(message: Message, ctx: Context, data: OrderData) -> Answer[OrderData]:
+        rider = await rider_of(ctx, data)
+        if rider is None:
+            return await parse_rider(message, ctx, data, None)
+        result = await parse(message, ctx, data, rider)
+        if isinstance(result, Reason) and state == Regular.end_date:
+            await refuse_end_date(ctx, result, rider, data)
+            return Replied()
+        return result
+
+    def hinted(ctx: Context, data: OrderData) -> str:
+        return hint(ctx)
+
+    return Question(state, asked, parsed, hinted, "location" if location else "text")
 
 
 def pick_hint(ctx: Context) -> str:
@@ -603,25 +633,25 @@ def summary_hint(ctx: Context) -> str:
     return ctx.t("Press “Confirm the request”, or a “Change” button under the summary.")
 
 
-STEPS: list[Step] = [
-    Step(Regular.rider, ask_rider, parse_rider, pick_hint),
-    Step(Regular.weekdays, ask_weekdays, parse_weekdays, pick_hint),
-    Step(Regular.time, ask_time, parse_time, time_hint),
-    Step(Regular.return_trip, ask_return, parse_return, pick_hint),
-    Step(Regular.return_time, ask_return_time, parse_return_time, time_hint),
-    Step(Regular.pickup, ask_pickup, parse_pickup, address_hint, location=True),
-    Step(Regular.pickup_details, ask_pickup_details, parse_pickup_details, address_hint),
-    Step(Regular.destination, ask_destination, parse_destination, address_hint),
-    Step(Regular.purpose, ask_purpose, parse_purpose, pick_hint),
-    Step(Regular.first_date, ask_first_date, parse_first_date, date_hint),
-    Step(Regular.end_date, ask_end_date, parse_end_date, date_hint),
-    Step(Regular.party, ask_party, parse_party, pick_hint),
-    Step(Regular.wheelchair, ask_wheelchair, parse_wheelchair, pick_hint),
-    Step(Regular.comment, ask_comment, parse_comment, comment_hint),
-    Step(Regular.summary, ask_summary, parse_summary, summary_hint),
+STEPS: list[Question[OrderData]] = [
+    step(Regular.rider, ask_rider, parse_rider, pick_hint),
+    step(Regular.weekdays, ask_weekdays, parse_weekdays, pick_hint),
+    step(Regular.time, ask_time, parse_time, time_hint),
+    step(Regular.return_trip, ask_return, parse_return, pick_hint),
+    step(Regular.return_time, ask_return_time, parse_return_time, time_hint),
+    step(Regular.pickup, ask_pickup, parse_pickup, address_hint, location=True),
+    step(Regular.pickup_details, ask_pickup_details, parse_pickup_details, address_hint),
+    step(Regular.destination, ask_destination, parse_destination, address_hint),
+    step(Regular.purpose, ask_purpose, parse_purpose, pick_hint),
+    step(Regular.first_date, ask_first_date, parse_first_date, date_hint),
+    step(Regular.end_date, ask_end_date, parse_end_date, date_hint),
+    step(Regular.party, ask_party, parse_party, pick_hint),
+    step(Regular.wheelchair, ask_wheelchair, parse_wheelchair, pick_hint),
+    step(Regular.comment, ask_comment, parse_comment, comment_hint),
+    step(Regular.summary, ask_summary, parse_summary, summary_hint),
 ]
-BY_STATE = {step.state.state: step for step in STEPS}
-ORDER = [step.state for step in STEPS]
+BY_STATE = {question.state.state: question for question in STEPS}
+ORDER = [question.state for question in STEPS]
 
 
 def first_unanswered(data: OrderData) -> State | None:
@@ -678,14 +708,9 @@ def previous(state: State, data: OrderData) -> State | None:
     return None
 
 
-async def go_to(ctx: Context, data: OrderData, state: State, rider: Rider | None) -> None:
-    await ctx.fsm.set_state(state)
-    await save_order(ctx.fsm, data)
-    if rider is None:
-        await ctx.fsm.set_state(Regular.rider)
-        await ask_rider(ctx, data, None)
-        return
-    await BY_STATE[state.state or ""].ask(ctx, data, rider)
+async def go_to(ctx: Context, data: OrderData, state: State, rider: Rider | None = None) -> None:
+    """Ask a question of the form (the rider is read from the draft, once per step)."""
+    await FORM.go_to(ctx, data, BY_STATE[state.state or ""])
 
 
 async def leave(ctx: Context, text: str) -> None:
@@ -724,49 +749,67 @@ async def start_order(message: Message, ctx: Context) -> None:
     await go_to(ctx, data, first_unanswered(data) or Regular.summary, rider)
 
 
+class StandingOrderForm(Form[OrderData]):
+    """The standing-order conversation on the shared engine (`bot.forms`), shaped like a
+    booking's: the rider the order is for, Confirm on the summary, Back to the summary once
+    the order is complete."""
+
+    hint_after_reason = False
+
+    async def load(self, ctx: Context) -> OrderData:
+        return await load_order(ctx.fsm)
+
+    async def save(self, ctx: Context, draft: OrderData) -> None:
+        await save_order(ctx.fsm, draft)
+
+    def after(self, draft: OrderData, question: Question[OrderData]) -> Question[OrderData]:
+        return BY_STATE[following(question.state, draft).state or ""]
+
+    def before(
+        self, draft: OrderData, question: Question[OrderData]
+    ) -> Question[OrderData] | None:
+        back = previous(question.state, draft)
+        return BY_STATE[back.state or ""] if back is not None else None
+
+    async def complete(self, ctx: Context, draft: OrderData) -> None:
+        await self.go_to(ctx, draft, BY_STATE[Regular.summary.state or ""])
+
+    async def back_at_start(
+        self, ctx: Context, draft: OrderData, question: Question[OrderData]
+    ) -> None:
+        await leave(ctx, ctx.t("Cancelled. Nothing was saved."))
+
+    async def lost(self, ctx: Context) -> None:
+        await leave(ctx, ctx.t("Main menu."))
+
+    def is_back(self, ctx: Context, message: Message) -> bool:
+        return chosen(ctx.i18n, message.text, BACK)
+
+    async def desk_phone(self, ctx: Context, draft: OrderData) -> str | None:
+        rider = await rider_of(ctx, draft)
+        return (await district_of(ctx, rider)).desk_phone if rider is not None else None
+
+    async def intercept(
+        self, message: Message, ctx: Context, draft: OrderData, question: Question[OrderData]
+    ) -> bool:
+        rider = await rider_of(ctx, draft)
+        if rider is None and question.state != Regular.rider:
+            await leave(ctx, booking.NOT_YOUR_RIDER.render(ctx.t))
+            return True
+        if question.state == Regular.summary and chosen(ctx.i18n, message.text, kb.CONFIRM):
+            assert rider is not None
+            await confirm(ctx, draft, draft.key or "", rider)
+            return True
+        return False
+
+
+FORM = StandingOrderForm(STEPS)
+
+
 @router.message(StateFilter(Regular))
 async def on_answer(message: Message, ctx: Context) -> None:
     """Every answer of every step: Back, bad input, or the next question."""
-    t, i18n = ctx.t, ctx.i18n
-    data = await load_order(ctx.fsm)
-    step = BY_STATE.get(await ctx.fsm.get_state() or "")
-    if step is None:
-        await leave(ctx, t("Main menu."))
-        return
-    rider = await rider_of(ctx, data)
-    if rider is None and step.state != Regular.rider:
-        await leave(ctx, booking.NOT_YOUR_RIDER.render(t))
-        return
-    if chosen(i18n, message.text, BACK):
-        back = previous(step.state, data)
-        if back is None:
-            await leave(ctx, t("Cancelled. Nothing was saved."))
-            return
-        await go_to(ctx, data, back, rider)
-        return
-    if step.state == Regular.summary and chosen(i18n, message.text, kb.CONFIRM):
-        assert rider is not None
-        await confirm(ctx, data, data.key or "", rider)
-        return
-    if not message.text and not (step.location and message.location):
-        ctx.reply(t(NOT_TEXT) + "\n" + step.hint(ctx))
-        return
-    if rider is None:
-        result = await parse_rider(message, ctx, data, rider)
-    else:
-        result = await step.parse(message, ctx, data, rider)
-    if result is None:
-        ctx.reply(step.hint(ctx))
-        return
-    if isinstance(result, Reason):
-        if step.state == Regular.end_date and rider is not None:
-            await refuse_end_date(ctx, result, rider, data)
-        else:
-            ctx.reply(result.render(t))
-        return
-    if step.state == Regular.rider:
-        rider = await rider_of(ctx, result)
-    await go_to(ctx, result, following(step.state, result), rider)
+    await FORM.handle(message, ctx)
 
 
 @router.callback_query(StandingOrderDraft.filter(), StateFilter("*"))
