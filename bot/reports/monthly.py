@@ -72,6 +72,7 @@ WHEELCHAIR_RIDES = N_("Rides with a wheelchair")
 RIDERS_IN = N_("Riders by category: {category}")
 RIDES_FOR = N_("Rides by purpose: {purpose}")
 BY_REPRESENTATIVES = N_("Rides booked by representatives")
+FROM_STANDING_ORDERS = N_("Rides from standing orders")
 MEDIAN_WAIT = N_("Time from request to the dispatcher's decision, median, minutes")
 P90_WAIT = N_("Time from request to the dispatcher's decision, 90th percentile, minutes")
 IN_TIME = N_("Share of requests decided within the escalation time")
@@ -351,6 +352,7 @@ class MonthlyReport:
                 rows.append((t(RIDES_FOR, purpose=purpose), f.by_purpose[code], "#,##0"))
         rows += [
             (t(BY_REPRESENTATIVES), f.by_representatives, "#,##0"),
+            (t(FROM_STANDING_ORDERS), f.from_standing_orders, "#,##0"),
             (t(MEDIAN_WAIT), _rounded(f.median_wait_minutes), "0.0"),
             (t(P90_WAIT), _rounded(f.p90_wait_minutes), "0.0"),
             (t(IN_TIME), f.share_decided_in_time, "0.0%"),

@@ -118,6 +118,7 @@ class RideFacts:
     vehicle_id: int | None
     vehicle_plate: str | None
     vehicle_make: str | None
+    standing_order_id: int | None = None
     changes: list[Change] = field(default_factory=list)
 
     @property
@@ -195,6 +196,7 @@ def month_query(first: date, tz: tzinfo, district_id: str | None) -> Any:
             Ride.vehicle_id,
             Vehicle.plate,
             Vehicle.make,
+            Ride.standing_order_id,
             RideEvent.at,
             RideEvent.actor_kind,
             RideEvent.actor_name,
@@ -226,9 +228,9 @@ async def stream_rides(
             if current is None or current.id != row[0]:
                 if current is not None:
                     yield current
-                current = RideFacts(*row[:14])
-            if row[18] is not None:
-                current.changes.append(Change(*row[14:19]))
+                current = RideFacts(*row[:15])
+            if row[19] is not None:
+                current.changes.append(Change(*row[15:20]))
     if current is not None:
         yield current
 
@@ -300,6 +302,8 @@ class MonthlyFigures:
     - riders_by_category: unique riders by their category (as stored when the report is made).
     - by_purpose: requests by trip purpose.
     - by_representatives: requests whose first event was by a representative.
+    - from_standing_orders: requests the standing-order sweep made from a rider's standing
+      order (a ride that keeps its order's number).
     - decision waits: from the request to the dispatcher's decision (`RideFacts.decision`), for
       the requests that got one; median and 90th percentile (nearest rank), wall-clock time.
     - decided_in_time / needing_decision: requests the dispatcher decided within the district's
@@ -322,6 +326,7 @@ class MonthlyFigures:
     wheelchair: int = 0
     by_purpose: Counter[str] = field(default_factory=Counter)
     by_representatives: int = 0
+    from_standing_orders: int = 0
     rider_categories: dict[int, str] = field(default_factory=dict)
     waits: Counter[int] = field(default_factory=Counter)
     decided_in_time: int = 0
@@ -354,6 +359,7 @@ class MonthlyFigures:
         self.wheelchair += int(ride.wheelchair)
         self.by_purpose[ride.purpose] += 1
         self.by_representatives += int(ride.booked_by_kind == "representative")
+        self.from_standing_orders += int(ride.standing_order_id is not None)
         self.rider_categories[ride.rider_id] = ride.category
         decision = ride.decision
         if decision is not None:

@@ -399,3 +399,33 @@ async def test_the_command_line_writes_the_four_files(
     assert len(lines) == 2 and lines[0].startswith("Сапар №;")
     assert await asyncio.to_thread(main, ["report", "--month", "2026-13"]) == 2
     assert await asyncio.to_thread(main, [*argv[:4], "nowhere"]) == 2
+
+
+async def test_rides_from_standing_orders_have_their_own_line(
+    sessions: async_sessionmaker[AsyncSession], november: November
+) -> None:
+    """A ride the standing-order sweep booked counts once more, on its own line; the others
+    are one-off requests."""
+    from models import StandingOrder
+
+    async with sessions() as session, session.begin():
+        ride, _ = await book(session, "Дилара", time(8, 30), minutes_after=90)
+        order = StandingOrder(
+            rider_id=ride.rider_id,
+            district_id="taldykorgan",
+            weekdays=[0, 2, 4],
+            pickup_time=time(7, 30),
+            pickup_address="ул. Абая, 1",
+            destination="Областная больница",
+            purpose="procedure",
+            first_date=DAY,
+            end_date=DAY + timedelta(days=30),
+            status="approved",
+        )
+        session.add(order)
+        await session.flush()
+        ride.standing_order_id = order.id
+    async with sessions() as session:
+        f = await rf.month_figures(session, NOVEMBER, TZ, "taldykorgan")
+    assert f.requests == 11
+    assert f.from_standing_orders == 1
