@@ -206,7 +206,7 @@ async def ask_time(ctx: Context, data: OrderData, rider: Rider) -> None:
     rules_ = booking.rules_of(district)
     slots = booking.pickup_slots(district, sample_day(ctx), ctx.now, ctx.settings.tz)
     text = ctx.t(
-        "At what time should the car come on these days? Cars pick up from {start} to {end}. "
+        "At what time should the car come on these days? Cars pick up between {start}–{end}. "
         "Choose below or type the time, for example: 07:30.",
         start=fmt_time(rules_.service_start),
         end=fmt_time(rules_.service_end),
@@ -740,7 +740,7 @@ async def on_answer(message: Message, ctx: Context) -> None:
     if chosen(i18n, message.text, BACK):
         back = previous(step.state, data)
         if back is None:
-            await leave(ctx, t("Cancelled. Nothing was saved."))
+            await leave(ctx, t("Stopped. Nothing was saved."))
             return
         await go_to(ctx, data, back, rider)
         return

@@ -233,7 +233,7 @@ async def cancel(message: Message, ctx: Context) -> None:
     t, state = ctx.t, ctx.fsm
     had_state = await state.get_state() is not None
     await state.clear()
-    text = t("Cancelled. Nothing was saved.") if had_state else t("Main menu.")
+    text = t("Stopped. Nothing was saved.") if had_state else t("Main menu.")
     if ctx.person.consent_version is None:
         # Without consent the menu leads nowhere: keep the way back to the consent open.
         ctx.reply(text, read_again_keyboard(t))

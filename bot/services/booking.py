@@ -55,7 +55,7 @@ NO_RIDERS: Final = Reason(
 )
 RIDE_NOT_FOUND: Final = Reason("ride_not_found", N_("This ride is not among your rides any more."))
 BOOKED_FOR_YOU: Final = N_(
-    "{who} booked ride {number} for {name}: {date} at {time}, from {pickup} to {destination}."
+    "{who} booked ride №{number} for {name}: {date} at {time}, from {pickup} to {destination}."
 )
 
 
