@@ -119,7 +119,7 @@ def profile_lines(t: Translator, v: ProfileView, *, iin: str | None = None) -> l
         kind = t(reg.RELATIONSHIP_LABELS.get(v.relationship, N_("relative")))
         if v.relationship == "attorney" and v.poa_number:
             until = t.date(v.poa_expires_on) if v.poa_expires_on else dash
-            kind += ", " + t("No. {number}, valid until {until}", number=v.poa_number, until=until)
+            kind += ", " + t("№{number}, valid until: {until}", number=v.poa_number, until=until)
         lines.append(t("You are: {kind}", kind=kind))
         if v.rep_phone:
             lines.append(
@@ -154,7 +154,7 @@ def profile_lines(t: Translator, v: ProfileView, *, iin: str | None = None) -> l
     expiry = t.date(v.vkk_expires_on) if v.vkk_expires_on else t(kb.INDEFINITE)
     lines.append(
         t(
-            "VKK conclusion: No. {number}, valid until {expiry}",
+            "VKK conclusion: №{number}, valid until: {expiry}",
             number=v.vkk_number or dash,
             expiry=expiry,
         )

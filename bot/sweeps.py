@@ -70,32 +70,32 @@ DELETE_BATCH = 500
 REMINDER_HORIZON = timedelta(days=2)
 
 EVENING_REMINDER = N_(
-    "Reminder: ride {number} is tomorrow, {date} at {time}.\nRider: {name}\nFrom: {pickup}\n"
+    "Reminder: ride №{number} is tomorrow, {date} at {time}.\nRider: {name}\nFrom: {pickup}\n"
     "To: {destination}\nCar: {car}\nIf plans have changed, cancel the ride in /rides."
 )
 BEFORE_REMINDER = N_(
-    "The car for ride {number} comes at {time}, {date}.\nRider: {name}\nFrom: {pickup}\n"
+    "The car for ride №{number} comes at {time}, {date}.\nRider: {name}\nFrom: {pickup}\n"
     "Car: {car}\nDriver: {driver}, {driver_phone}"
 )
 BEFORE_REMINDER_NO_CAR = N_(
-    "Ride {number} is at {time}, {date}.\nRider: {name}\nFrom: {pickup}\n"
+    "Ride №{number} is at {time}, {date}.\nRider: {name}\nFrom: {pickup}\n"
     "The dispatcher will tell you which car comes."
 )
 NO_CAR_YET = N_("to be announced by the dispatcher")
 ESCALATION = N_(
-    "Request {number} is still unanswered (received {since}). Please take it or phone the rider."
+    "Request №{number} is still unanswered (received {since}). Please take it or phone the rider."
 )
 VKK_30 = N_(
-    "The ВКК conclusion is valid until {date} (less than a month left).\nRider: {name}\n"
+    "The VKK conclusion is valid until: {date} (less than a month left).\nRider: {name}\n"
     "Get a new conclusion in time and enter it in /profile: after that date rides can't be "
     "booked."
 )
 VKK_7 = N_(
-    "The ВКК conclusion is valid until {date} (less than a week left).\nRider: {name}\n"
+    "The VKK conclusion is valid until: {date} (less than a week left).\nRider: {name}\n"
     "Enter the new conclusion in /profile: after that date rides can't be booked."
 )
 VKK_EXPIRED = N_(
-    "The ВКК conclusion expired on {date}.\nRider: {name}\nNew rides can't be booked until "
+    "The VKK conclusion expired on {date}.\nRider: {name}\nNew rides can't be booked until "
     "the dispatcher checks a new conclusion. Enter it in /profile."
 )
 VKK_LETTERS = {

@@ -57,7 +57,7 @@ TIME_FORMAT = N_("Please type the time as hours:minutes, for example: 09:30.")
 OUT_OF_DATE = N_("This summary is out of date. Please use the newest one.")
 OLD_CALENDAR = N_("This calendar is out of date. Please use the newest one.")
 NO_DATES = Reason("no_dates", N_("Sorry, no date can be booked now. Please call the dispatcher."))
-ALREADY_BOOKED = N_("This request was already sent: ride {number}. Nothing new was booked.")
+ALREADY_BOOKED = N_("This request was already sent: ride №{number}. Nothing new was booked.")
 
 
 async def rider_of(ctx: Context, data: BookingData) -> Rider | None:
@@ -468,7 +468,7 @@ async def ask_time(ctx: Context, data: BookingData, rider: Rider) -> None:
     rules = booking.rules_of(district)
     slots = booking.pickup_slots(district, data.day, ctx.now, ctx.settings.tz)
     text = ctx.t(
-        "At what time should the car come on {day}? Cars pick up from {start} to {end}. "
+        "At what time should the car come on {day}? Cars pick up between {start}–{end}. "
         "Choose below or type the time, for example: 09:30.",
         day=day_text(ctx.t, data.day),
         start=fmt_time(rules.service_start),
@@ -1016,7 +1016,7 @@ class BookingForm(Form[BookingData]):
     async def back_at_start(
         self, ctx: Context, draft: BookingData, question: Question[BookingData]
     ) -> None:
-        await leave(ctx, ctx.t("Cancelled. Nothing was saved."))
+        await leave(ctx, ctx.t("Stopped. Nothing was saved."))
 
     async def lost(self, ctx: Context) -> None:
         await leave(ctx, ctx.t("Main menu."))
@@ -1205,7 +1205,7 @@ def booked_text(
     else:
         lines = [
             t(
-                "Request {number} is sent: {day} at {time}, for {name}.",
+                "Request №{number} is sent: {day} at {time}, for {name}.",
                 number=ride.number,
                 day=day_text(t, local.date()),
                 time=fmt_time(local.time()),
@@ -1216,7 +1216,7 @@ def booked_text(
         back = result.return_ride.pickup_at.astimezone(ctx.settings.tz)
         lines.append(
             t(
-                "The way back is request {number}, at {time}.",
+                "The way back is request №{number}, at {time}.",
                 number=result.return_ride.number,
                 time=fmt_time(back.time()),
             )

@@ -41,9 +41,9 @@ NOT_A_DESK = N_("This chat is not linked to a district.")
 NOT_A_DISPATCHER = N_("Only this district's dispatchers can do this.")
 OUT_OF_DATE = N_("This button is out of date. Use the buttons on the request's card.")
 NOT_HERE = N_("This request belongs to another district.")
-ALREADY = N_("Request {number} is already: {state}.")
-TAKEN_BY = N_("Request {number} was already taken by {name}.")
-DONE = N_("Request {number}: {state}.")
+ALREADY = N_("Request №{number} is already: {state}.")
+TAKEN_BY = N_("Request №{number} was already taken by {name}.")
+DONE = N_("Request №{number}: {state}.")
 NO_CAR_FITS = N_("No car of the district suits this ride.")
 TOO_EARLY_TO_MOVE = N_(
     "Ride №{number} is on {date} at {time}: too early to mark the car as on its way or "
@@ -51,7 +51,7 @@ TOO_EARLY_TO_MOVE = N_(
 )
 CAR_UNFIT = N_("This car can't take this ride.")
 CONFLICT = N_(
-    "{car} already has ride {number} at {time}. Press «Assign anyway» if it can manage both."
+    "{car} already has ride №{number} at {time}. Press «Assign anyway» if it can manage both."
 )
 # The dispatcher types the answer as a plain message in the chat, or as a reply to the card:
 # a reply is hard on a phone and with a screen reader (B10). Telegram gives a bot plain group
@@ -222,7 +222,7 @@ async def handle_act(
             return
         outcome = await apply(ctx, desk, ride, simple[act])
         if outcome.ok and act is Act.TAKE:
-            took = t("You took request {number}. Choose a car on the card.", number=ride.number)
+            took = t("You took request №{number}. Choose a car on the card.", number=ride.number)
             ctx.toast(took)
         await state.clear()
     elif act is Act.BACK:
@@ -397,7 +397,7 @@ def ride_line(
 ) -> str:
     when = ride.pickup_at.astimezone(tz).strftime("%d.%m %H:%M")
     line = t(
-        "{number} · {when} · {state} · {name}",
+        "№{number} · {when} · {state} · {name}",
         number=ride.number,
         when=when,
         state=t(ride_card.desk_status(ride.status)),
@@ -454,7 +454,7 @@ async def day_manifest(message: Message, command: CommandObject, ctx: Context) -
             rider = await ctx.session.get(Rider, ride.rider_id)
             lines.append(
                 t(
-                    "{time} — {number} · {state} · {name} · {origin} → {destination}",
+                    "{time} — №{number} · {state} · {name} · {origin} → {destination}",
                     time=ride.pickup_at.astimezone(tz).strftime("%H:%M"),
                     number=ride.number,
                     state=t(ride_card.desk_status(ride.status)),
@@ -493,7 +493,7 @@ async def ride_details(message: Message, command: CommandObject, ctx: Context) -
         return
     ride = await ctx.session.get(Ride, number)
     if ride is None or ride.district_id != desk.district.id:
-        text = t("Ride {number} was not found in this district.", number=number)
+        text = t("Ride №{number} was not found in this district.", number=number)
         ctx.reply_to(message.message_id, text)
         return
     text, _ = await ride_card.build(ctx.session, ride, desk.district, ctx.i18n)

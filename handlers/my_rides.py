@@ -274,6 +274,24 @@ def leg_when(t: Translator, ride: Ride, tz: tzinfo) -> dict[str, object]:
     }
 
 
+async def ride_stands(ctx: Context) -> str | None:
+    """What /cancel or «Stop» says inside cancelling a ride, or None outside it.
+
+    "Stopped. Nothing was saved." would leave the rider guessing whether the ride is cancelled
+    (review B2): the ride stays booked, so the answer says so.
+    """
+    current = await ctx.fsm.get_state()
+    if current not in (MyRides.cancel_reason.state, MyRides.other_leg.state):
+        return None
+    data = CancelData.model_validate(await ctx.fsm.get_data())
+    if current == MyRides.cancel_reason.state:
+        return ctx.t("Ride №{number} is not cancelled.", number=data.ride_id)
+    view = await booking.ride_of(ctx.session, ctx.person, data.ride_id)
+    if view is None:
+        return None
+    return ctx.t(OTHER_STAYS, **leg_when(ctx.t, view.ride, ctx.settings.tz))
+
+
 @router.message(MyRides.cancel_reason)
 async def on_cancel_reason(message: Message, ctx: Context) -> None:
     """Every answer says plainly whether the ride is cancelled (review B2)."""

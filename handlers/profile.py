@@ -196,7 +196,7 @@ def _kind(t: Translator, rep: Representation) -> str:
     kind = t(reg.RELATIONSHIP_LABELS.get(rep.relationship_kind, N_("relative")))
     if rep.poa_number:
         until = t.date(rep.poa_expires_on) if rep.poa_expires_on else "—"
-        kind += ", " + t("No. {number}, valid until {until}", number=rep.poa_number, until=until)
+        kind += ", " + t("№{number}, valid until: {until}", number=rep.poa_number, until=until)
     return kind
 
 
@@ -226,7 +226,7 @@ def data_lines(
             when=local(consent.given_at, settings),
         )
         if consent.rider_id is not None:
-            line += "; " + t("for rider profile {number}", number=consent.rider_id)
+            line += "; " + t("for rider profile №{number}", number=consent.rider_id)
         if consent.withdrawn_at is not None:
             line += "; " + t("withdrawn {when}", when=local(consent.withdrawn_at, settings))
         lines.append(line)
@@ -234,7 +234,7 @@ def data_lines(
         rider = record.rider
         district = districts.get(rider.district_id)
         mine = next((r for r, acc in record.representations if acc.id == a.id), None)
-        lines += ["", t("Rider profile {number}: {name}", number=rider.id, name=rider.full_name)]
+        lines += ["", t("Rider profile №{number}: {name}", number=rider.id, name=rider.full_name)]
         you = (
             t(N_("the rider (your own profile)"))
             if record.own
@@ -268,7 +268,7 @@ def data_lines(
         for check in record.verifications:
             lines.append(
                 t(
-                    "Check {number}: {status}, {when}",
+                    "Check №{number}: {status}, {when}",
                     number=check.id,
                     status=t(CHECK_STATES.get(check.status, CHECK_STATES["pending"])),
                     when=local(check.decided_at or check.created_at, settings),
@@ -296,10 +296,10 @@ def data_lines(
             state = (
                 t("used {when}", when=local(invite.used_at, settings))
                 if invite.used_at
-                else t("valid until {when}", when=local(invite.expires_at, settings))
+                else t("valid until: {when}", when=local(invite.expires_at, settings))
             )
             lines.append(
-                t("Invitation for profile {number}: {state}", number=invite.rider_id, state=state)
+                t("Invitation for profile №{number}: {state}", number=invite.rider_id, state=state)
             )
     lines += ["", t("To erase all of this and withdraw your consent, send /forget.")]
     return lines

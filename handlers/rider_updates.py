@@ -30,13 +30,13 @@ router.callback_query.filter(F.message.chat.type == "private")
 
 MAX_COMMENT = 300
 NOT_YOURS = N_("This button is out of date. Please use the latest message.")
-NO_LONGER = N_("This offer is no longer valid: ride {number} is now «{state}».")
+NO_LONGER = N_("This offer is no longer valid: ride №{number} is now «{state}».")
 ASK_COMMENT = N_(
     "Thank you! Your rating: {stars} of 5.\n"
     "Would you like to add a few words for the dispatchers? Type them, or press «Skip»."
 )
 BAD_COMMENT = N_("Please type your comment in words, up to 300 characters, or press «Skip».")
-RATE_AGAIN = N_("Please rate ride {number}: 1 is very bad, 5 is excellent.")
+RATE_AGAIN = N_("Please rate ride №{number}: 1 is very bad, 5 is excellent.")
 
 
 async def relation(ctx: Context, ride: Ride) -> str | None:

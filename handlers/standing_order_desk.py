@@ -268,7 +268,7 @@ async def district_orders(message: Message, ctx: Context) -> None:
         rider = await ctx.session.get(Rider, ride.rider_id)
         lines.append(
             t(
-                "{time} — {number} · {state} · {name} · {origin} → {destination}",
+                "{time} — №{number} · {state} · {name} · {origin} → {destination}",
                 time=ride.pickup_at.astimezone(tz).strftime("%H:%M"),
                 number=ride.number,
                 state=t(desk_status(ride.status)),

@@ -236,7 +236,7 @@ async def ask_time(ctx: Context, data: OrderData, rider: Rider) -> None:
     rules_ = booking.rules_of(district)
     slots = booking.pickup_slots(district, sample_day(ctx), ctx.now, ctx.settings.tz)
     text = ctx.t(
-        "At what time should the car come on these days? Cars pick up from {start} to {end}. "
+        "At what time should the car come on these days? Cars pick up between {start}–{end}. "
         "Choose below or type the time, for example: 07:30.",
         start=fmt_time(rules_.service_start),
         end=fmt_time(rules_.service_end),
@@ -777,7 +777,7 @@ class StandingOrderForm(Form[OrderData]):
     async def back_at_start(
         self, ctx: Context, draft: OrderData, question: Question[OrderData]
     ) -> None:
-        await leave(ctx, ctx.t("Cancelled. Nothing was saved."))
+        await leave(ctx, ctx.t("Stopped. Nothing was saved."))
 
     async def lost(self, ctx: Context) -> None:
         await leave(ctx, ctx.t("Main menu."))

@@ -42,6 +42,7 @@ from bot.states.booking import Booking, BookingData, load_booking
 from bot.states.registration import Draft, Invitation, Onboarding, Registration, load_draft
 from handlers import booking as booking_steps
 from handlers import registration as registration_steps
+from handlers.my_rides import ride_stands
 from handlers.onboarding import ask_role
 from handlers.onboarding import begin as begin_onboarding
 from handlers.representatives import show_invite
@@ -232,8 +233,12 @@ def show_home(ctx: Context) -> None:
 async def cancel(message: Message, ctx: Context) -> None:
     t, state = ctx.t, ctx.fsm
     had_state = await state.get_state() is not None
+    stands = await ride_stands(ctx)  # inside cancelling a ride: say that it stays booked
     await state.clear()
-    text = t("Cancelled. Nothing was saved.") if had_state else t("Main menu.")
+    if stands is not None:
+        text = stands
+    else:
+        text = t("Stopped. Nothing was saved.") if had_state else t("Main menu.")
     if ctx.person.consent_version is None:
         # Without consent the menu leads nowhere: keep the way back to the consent open.
         ctx.reply(text, read_again_keyboard(t))

@@ -26,7 +26,7 @@ SWEEP_LABELS = {
     "reminders": N_("Ride reminders"),
     "escalation": N_("Alerts about unanswered requests"),
     "expiry": N_("Closing requests nobody decided in time"),
-    "vkk": N_("Letters about ВКК expiry"),
+    "vkk": N_("Letters about VKK expiry"),
     "conversations": N_("Clearing abandoned conversations"),
     "retention": N_("Deleting data past its keeping period"),
     "standing_orders": N_("Booking the rides of standing orders"),
@@ -89,7 +89,7 @@ def render(report: dict[str, Any], t: Translator, lang: str, tz: tzinfo) -> str:
         else:
             lines.append(
                 t(
-                    "{district}: {count}, the oldest is ride {number}, waiting {age}.",
+                    "{district}: {count}, the oldest is ride №{number}, waiting {age}.",
                     district=name,
                     count=district["unanswered"],
                     number=district["oldest_ride"],

@@ -497,7 +497,7 @@ class Q:
 
     def time(self, day: date) -> str:
         return self.t(
-            "At what time should the car come on {day}? Cars pick up from {start} to {end}. "
+            "At what time should the car come on {day}? Cars pick up between {start}–{end}. "
             "Choose below or type the time, for example: 09:30.",
             day=day_text(self.t, day),
             start="08:00",
@@ -920,7 +920,7 @@ async def register_self(bot: Any, p: Person, lang: str, *, iin: str, name: str) 
 
 
 def card_of(bot: Any, chat_id: int, verification_id: int, t: Translator) -> Any:
-    title = t("Profile check {number} — {status}", number=verification_id, status="").rstrip()
+    title = t("Profile check №{number} — {status}", number=verification_id, status="").rstrip()
     found = [m for m in bot.stand_in.messages(chat_id) if m.text.startswith(title)]
     assert len(found) == 1, f"one card per profile check, found {len(found)}"
     return found[0]

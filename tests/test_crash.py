@@ -247,7 +247,7 @@ async def settled(sessions: async_sessionmaker[AsyncSession], seconds: float = 2
         await asyncio.sleep(0.1)
 
 
-SENT = "Request {number} is sent: {day} at {time}, for {name}."
+SENT = "Request №{number} is sent: {day} at {time}, for {name}."
 
 
 def count(user: Any, text: str) -> int:
@@ -317,7 +317,7 @@ async def test_killed_mid_booking_mid_dispatch_and_mid_delivery_then_stopped(
 
         # -- the dispatcher takes it; the bot is killed before the press is answered -----------
         take = Hold(stand_in, "answerCallbackQuery", lambda p: True)
-        aigul.press(ru("Take"), message=card)
+        aigul.press(ru("Take it myself"), message=card)
         await take.reached()
         await bot.kill()
         take.close()

@@ -281,7 +281,7 @@ async def test_two_processes_share_one_bot_and_survive_a_kill(
             want = expected(person)
             return (
                 len(tail) == len(want)
-                and tail[0] in (t("Main menu."), t("Cancelled. Nothing was saved."))
+                and tail[0] in (t("Main menu."), t("Stopped. Nothing was saved."))
                 and tail[1:] == want[1:]
             )
 
@@ -373,10 +373,10 @@ WHICH_DAY = (
     "for example: {example}."
 )
 ALMOST_DONE = "Almost done. Check the request and press “Confirm the request”."
-SENT = "Request {number} is sent: {day} at {time}, for {name}."
-CARD_TITLE = "Request {number} — {state}"
-TOOK = "You took request {number}. Choose a car on the card."
-DONE = "Request {number}: {state}."
+SENT = "Request №{number} is sent: {day} at {time}, for {name}."
+CARD_TITLE = "Request №{number} — {state}"
+TOOK = "You took request №{number}. Choose a car on the card."
+DONE = "Request №{number}: {state}."
 
 
 @dataclass

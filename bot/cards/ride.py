@@ -96,7 +96,7 @@ def card_text(
 ) -> str:
     """The card's text: one fact per line, labels in the district's language."""
     lines = [
-        t("Request {number} — {state}", number=ride.number, state=t(desk_status(ride.status))),
+        t("Request №{number} — {state}", number=ride.number, state=t(desk_status(ride.status))),
         t("Pickup: {when}", when=local(ride.pickup_at, tz)),
     ]
     if ride.proposed_at is not None and ride.status == S.TIME_PROPOSED:
@@ -163,7 +163,7 @@ async def build(
     if ride.anonymised_at is not None:
         # Past its keeping period the card, like the ride, keeps no name, phone or address.
         head = t(
-            "Request {number} — {state}", number=ride.number, state=t(desk_status(ride.status))
+            "Request №{number} — {state}", number=ride.number, state=t(desk_status(ride.status))
         )
         return head + "\n" + t("The details were removed after the keeping period."), None
     rider = await session.get(Rider, ride.rider_id)

@@ -53,7 +53,7 @@ def card_text(
 ) -> str:
     lines = [
         t(
-            "Profile check {number} — {status}",
+            "Profile check №{number} — {status}",
             number=verification.id,
             status=t(STATUS_LABELS.get(verification.status, N_("waiting for a dispatcher"))),
         ),
@@ -72,7 +72,7 @@ def card_text(
         if rep.relationship_kind == "attorney" and rep.poa_number:
             until = t.date(rep.poa_expires_on) if rep.poa_expires_on else "—"
             kind = t(
-                "power of attorney No. {number}, valid until {until}",
+                "power of attorney №{number}, valid until: {until}",
                 number=rep.poa_number,
                 until=until,
             )

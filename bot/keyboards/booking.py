@@ -34,7 +34,6 @@ RETURN_NO = N_("No, one way only")
 WHEELCHAIR_YES = N_("Yes, with a wheelchair")
 WHEELCHAIR_NO = N_("No wheelchair")
 CONFIRM = N_("Confirm the request")
-TOMORROW = N_("Tomorrow")
 
 # The way out of the cancel-reason step names the ride, not "Cancel" (review B2).
 KEEP_RIDE = N_("Don't cancel the ride")

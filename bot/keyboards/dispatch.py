@@ -23,7 +23,7 @@ from models import RideStatus
 S = RideStatus
 
 LABELS: Mapping[Act, str] = {
-    Act.TAKE: N_("Take"),
+    Act.TAKE: N_("Take it myself"),
     Act.VEHICLES: N_("Assign a car"),
     Act.PROPOSE: N_("Offer another time"),
     Act.REJECT: N_("Refuse"),
@@ -42,7 +42,7 @@ OTHER_REASON = N_("Other reason (type it)")
 ASSIGN_ANYWAY = N_("Assign anyway: {car}")
 CONFIRM_NO_SHOW = N_("Yes, the rider did not come out")
 CONFIRM_DECLINE = N_("Yes, the rider declined: cancel the ride")
-BUSY = N_("{car} — busy: ride {number} at {time}")
+BUSY = N_("{car} — busy: ride №{number} at {time}")
 ACCEPT = N_("Accept the new time")
 DECLINE = N_("Decline and cancel the ride")
 STARS: Mapping[int, str] = {

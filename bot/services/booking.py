@@ -55,7 +55,7 @@ NO_RIDERS: Final = Reason(
 )
 RIDE_NOT_FOUND: Final = Reason("ride_not_found", N_("This ride is not among your rides any more."))
 BOOKED_FOR_YOU: Final = N_(
-    "{who} booked ride {number} for {name}: {date} at {time}, from {pickup} to {destination}."
+    "{who} booked ride №{number} for {name}: {date} at {time}, from {pickup} to {destination}."
 )
 
 
@@ -93,11 +93,7 @@ def not_cancellable(status: str) -> Reason:
 
 # ---- typed input ---------------------------------------------------------------------------
 
-_DMY: Final = re.compile(r"(?<!\d)(\d{1,2})[./-](\d{1,2})(?:[./-](\d{4}|\d{2}))?(?!\d)")
-_ISO: Final = re.compile(r"(?<!\d)(\d{4})-(\d{1,2})-(\d{1,2})(?!\d)")
 _HM: Final = re.compile(r"(\d{1,2})(?:[:.\s-]?(\d{2}))?")
-# A day-and-month more than this far in the past means next year (typed 03.01 on 28.12).
-_YEAR_ROLLOVER: Final = timedelta(days=180)
 
 
 def clean_text(text: str | None, *, limit: int = MAX_TEXT) -> str | Reason:
@@ -111,31 +107,6 @@ def clean_text(text: str | None, *, limit: int = MAX_TEXT) -> str | Reason:
     if not any(ch.isalnum() for ch in value):
         return NO_WORDS
     return value
-
-
-def parse_date(text: str, today: date) -> date | None:
-    """`25.11`, `25.11.2026`, `25/11/26` or `2026-11-25`, found anywhere in the text."""
-    if match := _ISO.search(text):
-        year, month, day = int(match[1]), int(match[2]), int(match[3])
-        return _date_or_none(year, month, day)
-    match = _DMY.search(text)
-    if match is None:
-        return None
-    day, month = int(match[1]), int(match[2])
-    if match[3]:
-        year = int(match[3])
-        return _date_or_none(year + 2000 if year < 100 else year, month, day)
-    found = _date_or_none(today.year, month, day)
-    if found is not None and found < today - _YEAR_ROLLOVER:
-        found = _date_or_none(today.year + 1, month, day)
-    return found
-
-
-def _date_or_none(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
 
 
 def parse_time(text: str) -> time | None:

@@ -282,7 +282,7 @@ IN_PAST: Final = Reason("in_past", N_("That time has already passed. Please choo
 def outside_service_hours(rules: BookingRules) -> Reason:
     return Reason(
         "outside_service_hours",
-        N_("Cars pick riders up from {start} to {end}. Please choose a time within these hours."),
+        N_("Cars pick riders up between {start}–{end}. Please choose a time within these hours."),
         {"start": fmt_time(rules.service_start), "end": fmt_time(rules.service_end)},
     )
 

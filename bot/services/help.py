@@ -68,14 +68,14 @@ CALL_WITH_PHONE: Final[dict[str, str]] = {
         "dispatcher ({phone}), quote ride №{number}."
     ),
     N_(
-        "Ride {number}: the driver waited at the pickup address, but nobody came out. The ride "
+        "Ride №{number}: the driver waited at the pickup address, but nobody came out. The ride "
         "is closed. If this is a mistake, please call the dispatcher."
     ): N_(
         "Ride №{number}: the driver waited at the pickup address, but nobody came out. The ride "
         "is closed. If this is a mistake, please call the dispatcher: {phone}."
     ),
     N_(
-        "Sorry, nobody handled ride {number} ({date} at {time}) in time, so it is closed. "
+        "Sorry, nobody handled ride №{number} ({date} at {time}) in time, so it is closed. "
         "Please book again or call the dispatcher."
     ): N_(
         "Sorry, nobody handled ride №{number} ({date} at {time}) in time, so it is closed. "
@@ -202,7 +202,7 @@ def _service_days(rules: br.BookingRules) -> Reason:
             return Reason("help_hours", N_("Cars run around the clock, every day."))
         return Reason(
             "help_hours",
-            N_("Cars pick riders up every day from {start} to {end}."),
+            N_("Cars pick riders up every day between {start}–{end}."),
             _hours(start, end),
         )
     first, last = _range(days)
@@ -210,7 +210,7 @@ def _service_days(rules: br.BookingRules) -> Reason:
         return Reason(
             "help_hours",
             N_(
-                "Cars pick riders up from {start} to {end}, not every day: the date buttons "
+                "Cars pick riders up between {start}–{end}, not every day: the date buttons "
                 "show the days you can book."
             ),
             _hours(start, end),
@@ -226,7 +226,7 @@ def _service_days(rules: br.BookingRules) -> Reason:
         )
     return Reason(
         "help_hours",
-        N_("Cars pick riders up from {start} to {end}. Days: {first_day} to {last_day}."),
+        N_("Cars pick riders up between {start}–{end}. Days: {first_day} to {last_day}."),
         params,
     )
 
@@ -312,7 +312,7 @@ def _desk(rules: br.BookingRules, desk: Desk | None) -> Reason:
         start, end = br.fmt_time(rules.service_start), br.fmt_time(rules.service_end)
     return Reason(
         "help_desk",
-        N_("The dispatcher's phone: {phone}, from {start} to {end}."),
+        N_("The dispatcher's phone: {phone}, between {start}–{end}."),
         {"phone": format_phone(desk.phone), **_hours(start, end)},
     )
 

@@ -22,47 +22,47 @@ from models import Account, District, Ride, Rider, RideStatus, Vehicle
 S = RideStatus
 
 SCHEDULED = N_(
-    "Ride {number} is confirmed: {date} at {time}.\n"
+    "Ride №{number} is confirmed: {date} at {time}.\n"
     "Car: {make}, {colour}, number plate {plate}.\n"
     "Driver: {driver}, {driver_phone}."
 )
 VEHICLE_CHANGED = N_(
-    "The car for ride {number} ({date} at {time}) has changed.\n"
+    "The car for ride №{number} ({date} at {time}) has changed.\n"
     "Car: {make}, {colour}, number plate {plate}.\n"
     "Driver: {driver}, {driver_phone}."
 )
 TIME_AGREED = N_(
-    "The new time of ride {number} is agreed: {date} at {time}. "
+    "The new time of ride №{number} is agreed: {date} at {time}. "
     "A dispatcher will now assign a car; we will send you its details."
 )
 TIME_PROPOSED = N_(
-    "The dispatcher cannot come at {old_time} for ride {number} and offers another time: "
-    "{date} at {time}. Does it suit you?"
+    "Ride №{number}: the car can't come at {old_time}. "
+    "The dispatcher offers another time: {date} at {time}. Does it suit you?"
 )
 REJECTED = N_(
-    "Ride {number} ({date} at {time}) was refused by the dispatcher. Reason: {reason}.\n"
+    "Ride №{number} ({date} at {time}) was refused by the dispatcher. Reason: {reason}.\n"
     "You can book another time."
 )
-EN_ROUTE = N_("Ride {number}: the car is on its way to you: {make}, {colour}, {plate}.")
+EN_ROUTE = N_("Ride №{number}: the car is on its way to you: {make}, {colour}, {plate}.")
 ARRIVED = N_(
-    "Ride {number}: the car is waiting at the pickup address: {make}, {colour}, {plate}. "
+    "Ride №{number}: the car is waiting at the pickup address: {make}, {colour}, {plate}. "
     "Driver: {driver}, {driver_phone}."
 )
-ON_BOARD = N_("Ride {number}: {name} is in the car, on the way to the destination.")
-COMPLETED = N_("Ride {number} is completed. Please rate it: 1 is very bad, 5 is excellent.")
+ON_BOARD = N_("Ride №{number}: {name} is in the car, on the way to the destination.")
+COMPLETED = N_("Ride №{number} is completed. Please rate it: 1 is very bad, 5 is excellent.")
 NO_SHOW = N_(
-    "Ride {number}: the driver waited at the pickup address, but nobody came out. "
+    "Ride №{number}: the driver waited at the pickup address, but nobody came out. "
     "The ride is closed. If this is a mistake, please call the dispatcher."
 )
 CANCELLED = N_(
-    "Ride {number} ({date} at {time}) was cancelled by the dispatcher. Reason: {reason}."
+    "Ride №{number} ({date} at {time}) was cancelled by the dispatcher. Reason: {reason}."
 )
 DECLINED = N_(
-    "Ride {number} is cancelled: the offered time did not suit. You can book another ride."
+    "Ride №{number} is cancelled: the offered time did not suit. You can book another ride."
 )
-CANCELLED_BY = N_("Ride {number} ({date} at {time}) was cancelled by {who}.")
+CANCELLED_BY = N_("Ride №{number} ({date} at {time}) was cancelled by {who}.")
 EXPIRED = N_(
-    "Sorry, nobody handled ride {number} ({date} at {time}) in time, so it is closed. "
+    "Sorry, nobody handled ride №{number} ({date} at {time}) in time, so it is closed. "
     "Please book again or call the dispatcher."
 )
 

@@ -57,11 +57,11 @@ ERASED_IN_SESSION = "invataxi_erased_telegram_ids"
 # Group notices that name a rider (bot.services.reachability marks them with the rider's id).
 ABOUT_RIDER = "about_rider"
 OPEN_RIDE = N_(
-    "Your data can't be erased while ride {number} ({date}) is open. Cancel it or wait until "
+    "Your data can't be erased while ride №{number} ({date}) is open. Cancel it or wait until "
     "it is finished, then send /forget again."
 )
 RIDER_HAS_OPEN_RIDE = N_(
-    "This profile can't be deleted while ride {number} ({date}) is open. Cancel it or wait "
+    "This profile can't be deleted while ride №{number} ({date}) is open. Cancel it or wait "
     "until it is finished."
 )
 PROFILE_DELETED = N_(

@@ -20,7 +20,7 @@ RIDER_BLOCKED = N_(
     "Please phone: {phone}"
 )
 RIDER_BLOCKED_RIDE = N_(
-    "A rider has blocked the bot and did not get the news about ride {number}.\n"
+    "A rider has blocked the bot and did not get the news about ride №{number}.\n"
     "Rider: {name}\nPlease phone: {phone}"
 )
 REPRESENTATIVE_BLOCKED = N_(
@@ -28,7 +28,7 @@ REPRESENTATIVE_BLOCKED = N_(
     "Representative: {representative}\nRider: {name}\nPlease phone the rider: {phone}"
 )
 REPRESENTATIVE_BLOCKED_RIDE = N_(
-    "A representative has blocked the bot and did not get the news about ride {number}.\n"
+    "A representative has blocked the bot and did not get the news about ride №{number}.\n"
     "Representative: {representative}\nRider: {name}\nPlease phone the rider: {phone}"
 )
 

@@ -308,7 +308,7 @@ def check_end_date(
         return Reason(
             "past_vkk_expiry",
             N_(
-                "The ВКК conclusion is valid until {date}, so the standing order can run until "
+                "The VKK conclusion is valid until: {date}, so the standing order can run until "
                 "then at the latest: {weekday}, {date}."
             ),
             params,

@@ -157,14 +157,14 @@ SKIPPED_BUSY = N_(
 )
 SKIPPED_NOT_ELIGIBLE = N_(
     "Standing order №{number}: no ride on {weekday}, {date}. Rides can't be booked for that date; "
-    "please check the ВКК conclusion in /profile or call the dispatcher."
+    "please check the VKK conclusion in /profile or call the dispatcher."
 )
 SKIPPED_RULES = N_(
     "Standing order №{number}: no ride on {weekday}, {date}. The district's booking rules don't "
     "allow it; please call the dispatcher."
 )
 VKK_ENDS_ORDER = N_(
-    "The ВКК conclusion of {name} is valid until {date}, so standing order №{number} stops on "
+    "The VKK conclusion of {name} is valid until: {date}, so standing order №{number} stops on "
     "that date. Bring a new conclusion in time and enter it in /profile."
 )
 

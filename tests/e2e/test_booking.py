@@ -80,13 +80,15 @@ async def test_rider_books_a_round_trip(bot: Any, lang: str) -> None:
     assert answer is not None
     lines = answer.text.splitlines()
     assert lines[0] == t(
-        "Request {number} is sent: {day} at {time}, for {name}.",
+        "Request №{number} is sent: {day} at {time}, for {name}.",
         number=there.id,
         day=day_text(t, day),
         time="10:00",
         name=name,
     )
-    assert t("The way back is request {number}, at {time}.", number=back.id, time="13:00") in lines
+    assert (
+        t("The way back is request №{number}, at {time}.", number=back.id, time="13:00") in lines
+    )
     assert t("Place in the district's queue: {position}.", position=1) in lines
     assert t(BOOK) in user.keyboard_buttons  # back at the main menu
     assert group_posts_about(bot, there.id, HOSPITAL) and group_posts_about(bot, back.id, HOME)
@@ -276,7 +278,7 @@ async def test_double_confirm_and_stale_summary_buttons_book_once(bot: Any) -> N
     assert len(made) == 1
     assert made[0].pickup_at.astimezone(bot.settings.tz).strftime("%H:%M") == "11:30"
     already = t(
-        "This request was already sent: ride {number}. Nothing new was booked.",
+        "This request was already sent: ride №{number}. Nothing new was booked.",
         number=made[0].id,
     )
     assert repeated.show_alert and repeated.text == already
@@ -301,7 +303,7 @@ async def test_cancel_leaves_nothing_and_unverified_rider_is_told_why(bot: Any) 
     booker = Booker(bot, user, t)
     await booker.start(q.pickup("Пётр Петров"))
     await booker.tap(t(kb.HOME), q.destination)
-    await booker.say("/cancel", t("Cancelled. Nothing was saved."))
+    await booker.say("/cancel", t("Stopped. Nothing was saved."))
     assert t(BOOK) in user.keyboard_buttons
     assert await rides(bot) == []
 
@@ -399,7 +401,7 @@ async def test_a_repeat_with_the_way_back_takes_four_actions(bot: Any) -> None:
         t("Wheelchair: yes"),
     ):
         assert line in summary.text.splitlines()
-    way_back = t("The way back is request {number}, at {time}.", number="\x00", time="13:00")
+    way_back = t("The way back is request №{number}, at {time}.", number="\x00", time="13:00")
     await booker.tap(t(kb.CONFIRM), way_back.split("\x00")[0])
     actions += 1
     assert actions == 4

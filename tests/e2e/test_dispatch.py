@@ -109,8 +109,8 @@ class Scene:
         return ride_id
 
     def card(self, ride_id: int, chat_id: int = GROUP) -> Any:
-        title = self.ru("Request {number} — {state}", number=ride_id, state="")
-        kk_title = self.kk("Request {number} — {state}", number=ride_id, state="")
+        title = self.ru("Request №{number} — {state}", number=ride_id, state="")
+        kk_title = self.kk("Request №{number} — {state}", number=ride_id, state="")
         found = [
             m
             for m in self.stand_in.messages(chat_id)
@@ -121,7 +121,7 @@ class Scene:
 
     def state_line(self, ride_id: int, status: S, t: Translator | None = None) -> str:
         t = t or self.ru
-        return t("Request {number} — {state}", number=ride_id, state=t(desk_status(status)))
+        return t("Request №{number} — {state}", number=ride_id, state=t(desk_status(status)))
 
     def group_posts(self, chat_id: int = GROUP) -> int:
         """How many messages the bot posted in the group (edits don't count)."""
@@ -172,16 +172,16 @@ async def test_a_ride_from_request_to_rating_in_everyones_language(bot) -> None:
     assert ru("an assistant rides along") in card.text
     assert "VKK-" not in card.text and "9876" not in card.text  # no documents, no IIN
     assert card.button_texts == [
-        ru("Take"),
+        ru("Take it myself"),
         ru("Assign a car"),
         ru("Offer another time"),
         ru("Refuse"),
         ru("Cancel the ride"),
     ]
 
-    answer = await scene.press(scene.aigul, ru("Take"), ride_id)
+    answer = await scene.press(scene.aigul, ru("Take it myself"), ride_id)
     assert answer.text == ru(
-        "You took request {number}. Choose a car on the card.", number=ride_id
+        "You took request №{number}. Choose a car on the card.", number=ride_id
     )
     card = scene.card(ride_id)
     assert card.text.splitlines()[0] == scene.state_line(ride_id, S.TAKEN)
@@ -213,7 +213,7 @@ async def test_a_ride_from_request_to_rating_in_everyones_language(bot) -> None:
     assert "ақ" in scheduled_kk.text and VAN in scheduled_kk.text
     assert (
         kk(
-            "Ride {number} is confirmed: {date} at {time}.\nCar: {make}, {colour}, number plate "
+            "Ride №{number} is confirmed: {date} at {time}.\nCar: {make}, {colour}, number plate "
             "{plate}.\nDriver: {driver}, {driver_phone}.",
             number=ride_id,
             date=pickup.strftime("%d.%m.%Y"),
@@ -307,7 +307,7 @@ async def test_a_refusal_with_a_typed_reason_reaches_the_rider(bot) -> None:
 
     # Back restores the card's buttons; then the reason is typed as a reply to the card.
     await scene.press(scene.marat, ru("Back"), ride_id)
-    assert scene.card(ride_id).button_texts[0] == ru("Take")
+    assert scene.card(ride_id).button_texts[0] == ru("Take it myself")
     await scene.press(scene.marat, ru("Refuse"), ride_id)
     answer = await scene.press(scene.marat, ru("Other reason (type it)"), ride_id)
     assert answer.show_alert and answer.text == ru("Reply to this card with the reason, in words.")
@@ -364,7 +364,7 @@ async def test_another_time_offered_and_declined_cancels_the_ride(bot) -> None:
     scene = Scene(bot)
     ru, kk = scene.ru, scene.kk
     ride_id = await scene.ride(pickup_at=tomorrow_at(10))
-    await scene.press(scene.aigul, ru("Take"), ride_id)
+    await scene.press(scene.aigul, ru("Take it myself"), ride_id)
     await scene.press(scene.aigul, ru("Offer another time"), ride_id)
     card = scene.card(ride_id)
     assert "11:00" in card.button_texts and ru("Type another time") in card.button_texts
@@ -394,7 +394,7 @@ async def test_another_time_offered_and_declined_cancels_the_ride(bot) -> None:
     answer = await late.answer()
     assert answer.show_alert
     assert answer.text == ru(
-        "This offer is no longer valid: ride {number} is now «{state}».",
+        "This offer is no longer valid: ride №{number} is now «{state}».",
         number=ride_id,
         state=ru(status_label(S.CANCELLED)),
     )
@@ -445,8 +445,8 @@ async def take_race(bot: Any) -> None:
     ru = scene.ru
     ride_id = await scene.ride()
     card = scene.card(ride_id)
-    first = scene.aigul.press(ru("Take"), message=card)
-    second = scene.marat.press(ru("Take"), message=card)
+    first = scene.aigul.press(ru("Take it myself"), message=card)
+    second = scene.marat.press(ru("Take it myself"), message=card)
     answers = await asyncio.gather(first.answer(), second.answer())
     await bot.settle()
     ride = await scene.db_ride(ride_id)
@@ -456,7 +456,7 @@ async def take_race(bot: Any) -> None:
     lost = [a for a in answers if a.show_alert]
     assert len(won) == 1 and len(lost) == 1
     assert lost[0].text == ru(
-        "Request {number} was already taken by {name}.", number=ride_id, name=winner
+        "Request №{number} was already taken by {name}.", number=ride_id, name=winner
     )
     async with bot.sessions() as session:
         taken = await session.scalars(
@@ -473,7 +473,7 @@ async def test_outsiders_forged_buttons_and_finished_rides_change_nothing(bot) -
     versions = len(card.versions)
 
     guest = bot.outsider()
-    answer = await guest.press(ru("Take"), message=card).answer()
+    answer = await guest.press(ru("Take it myself"), message=card).answer()
     assert answer.show_alert and answer.text == ru("Only this district's dispatchers can do this.")
 
     tekeli_ride = await scene.ride(district="tekeli", with_people=False)
@@ -498,7 +498,9 @@ async def test_outsiders_forged_buttons_and_finished_rides_change_nothing(bot) -
     answer = await scene.aigul.press_data(card, take).answer()
     assert answer.show_alert
     assert answer.text == ru(
-        "Request {number} is already: {state}.", number=ride_id, state=ru(desk_status(S.CANCELLED))
+        "Request №{number} is already: {state}.",
+        number=ride_id,
+        state=ru(desk_status(S.CANCELLED)),
     )
     await bot.settle()
     assert (await scene.db_ride(ride_id)).status == S.CANCELLED
@@ -518,9 +520,9 @@ async def test_a_busy_car_needs_a_second_confirmation(bot) -> None:
     await scene.press(scene.aigul, f"Ford Transit {VAN}", first)
     assert (await scene.db_ride(first)).status == S.SCHEDULED
 
-    await scene.press(scene.marat, ru("Take"), second)
+    await scene.press(scene.marat, ru("Take it myself"), second)
     busy = ru(
-        "{car} — busy: ride {number} at {time}",
+        "{car} — busy: ride №{number} at {time}",
         car=f"Ford Transit {VAN}",
         number=first,
         time="10:00",
@@ -599,7 +601,7 @@ async def test_admins_manage_dispatchers_from_the_group(bot) -> None:
         assert row is not None and row.source == "admin" and row.active
 
     ride_id = await scene.ride()
-    answer = await scene.press(newcomer, ru("Take"), ride_id)
+    answer = await scene.press(newcomer, ru("Take it myself"), ride_id)
     assert not answer.show_alert
     assert (await scene.db_ride(ride_id)).dispatcher_name == "Гость"
 
@@ -629,7 +631,7 @@ async def test_a_district_in_a_forum_topic_keeps_everything_in_its_topic(bot) ->
     card = scene.card(ride_id, forum)
     assert card.thread_id == topic
     assert card.text.splitlines()[0] == scene.state_line(ride_id, S.REQUESTED, kk)
-    nurlan.press(kk("Take"), message=card)
+    nurlan.press(kk("Take it myself"), message=card)
     await bot.settle()
     assert scene.card(ride_id, forum).text.splitlines()[0] == scene.state_line(
         ride_id, S.TAKEN, kk

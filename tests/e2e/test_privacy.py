@@ -44,7 +44,7 @@ async def test_mydata_lists_every_stored_field(bot) -> None:
         t("Language: {value}", value="Қазақ тілі"),
         t("Role: {value}", value=t("rider")),
         t(
-            "Rider profile {number}: {name}",
+            "Rider profile №{number}: {name}",
             number=rider_id,
             name="Айгерім Сейітова",
         ),
@@ -59,7 +59,7 @@ async def test_mydata_lists_every_stored_field(bot) -> None:
         t("Category: {value}", value=t(reg.CATEGORY_LABELS["group1_mobility"])),
         t("Disability group: {value}", value=t(kb.GROUP_LABELS[1])),
         t(
-            "VKK conclusion: No. {number}, valid until {expiry}",
+            "VKK conclusion: №{number}, valid until: {expiry}",
             number="123/45",
             expiry="31.12.2027",
         ),
@@ -74,7 +74,7 @@ async def test_mydata_lists_every_stored_field(bot) -> None:
             name="Ольга",
             kind=t(reg.RELATIONSHIP_LABELS["attorney"])
             + ", "
-            + t("No. {number}, valid until {until}", number="02-1234", until="31.01.2027"),
+            + t("№{number}, valid until: {until}", number="02-1234", until="31.01.2027"),
         ),
         t("Rides: {count}", count=1),
     ]
@@ -111,7 +111,7 @@ async def test_forget_waits_for_open_rides_then_erases_the_data(bot) -> None:
     account_id = (await one(bot, Account, Account.telegram_id == 7601)).id
     me.user.send_text("/forget")
     await me.sees(
-        "Your data can't be erased while ride {number} ({date}) is open. Cancel it or wait "
+        "Your data can't be erased while ride №{number} ({date}) is open. Cancel it or wait "
         "until it is finished, then send /forget again.",
         number=ride_id,
         date="10.01.2030 10:00",

@@ -356,7 +356,7 @@ async def test_an_end_date_past_the_vkk_expiry_is_refused_and_the_card_flags_the
     await scene.say(rider, "07.12.2026", "30.12.2026")
     refused = await scene.say(rider, "06.01.2027", "30.12.2026")
     assert refused.text == kk(
-        "The ВКК conclusion is valid until {date}, so the standing order can run until then "
+        "The VKK conclusion is valid until: {date}, so the standing order can run until then "
         "at the latest: {weekday}, {date}.",
         date="30.12.2026",
         weekday=kk(weekday_msg(date(2026, 12, 30))),

@@ -194,6 +194,37 @@ async def test_cancelling_one_leg_asks_about_the_other(migrated_db: str, tmp_pat
         assert made[again.id] == made[again_back.id] == RideStatus.CANCELLED
 
 
+async def test_stop_inside_cancelling_says_the_ride_stands(
+    migrated_db: str, tmp_path: Path
+) -> None:
+    """Review B2: /cancel or «Stop» typed while cancelling a ride never answers "Stopped. Nothing
+    was saved." while the ride stays booked: it says which ride stands."""
+    async with fast_bot(migrated_db, tmp_path) as fast:
+        ru = fast.app.i18n.translator("ru")
+        rider_id = await seed_rider(fast.app, name="Пётр Петров", account_tid=UID)
+        days = window(fast)
+        ride, _ = await book(fast, rider_id, days[0], time(10, 0))
+        await press(fast, UID, RidePress(action=RideAction.CANCEL, ride_id=ride.id).pack())
+        answer = await act(fast, UID, "/cancel")
+        assert answer.text == f"Поездка №{ride.id} не отменена."
+        assert ru(BOOK) in answer.buttons  # back at the main menu
+        (stored,) = await all_rides(fast)
+        assert stored.status == RideStatus.REQUESTED
+
+        # At the other-leg question, the button's word typed in the other language.
+        kk = fast.app.i18n.translator("kk")
+        there, back = await book(fast, rider_id, days[1], time(9, 0), back=time(12, 30))
+        assert back is not None
+        await press(fast, UID, RidePress(action=RideAction.CANCEL, ride_id=there.id).pack())
+        await act(fast, UID, ru(kb.CANCEL_REASONS[0]))
+        answer = await act(fast, UID, kk(CANCEL))
+        assert (answer.text or "").startswith(f"Поездка №{back.id} остаётся в силе")
+        assert "12:30" in (answer.text or "")
+        assert ru(BOOK) in answer.buttons
+        made = {r.id: r.status for r in await all_rides(fast)}
+        assert made[there.id] == RideStatus.CANCELLED and made[back.id] == RideStatus.REQUESTED
+
+
 async def to_date_step(fast: FastBot, t: Any) -> Said:
     await act(fast, UID, t(BOOK))
     await act(fast, UID, t(kb.HOME))
