@@ -777,7 +777,8 @@ async def test_webhook_round_robin_secret_and_failover(
         await wait_until(lambda: len(first.updates) + len(second.updates) == 4)
         assert len(first.updates) == 2 and len(second.updates) == 2
         assert set(first.secrets + second.secrets) == {"s3cret_token"}
-        assert stand_in.pending_updates() == []
+        # Confirmed once each receiver's 200 is back, a moment after it got the update.
+        await wait_until(lambda: stand_in.pending_updates() == [])
 
         second.failures_left = 100  # instance down: everything goes to the first one
         for user in users:
