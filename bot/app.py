@@ -210,7 +210,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> App:
     owner = process_owner(settings)
     dp = create_dispatcher(settings, sessions, i18n, replies, clock, owner)
     # The key for IINs at rest, handed to handlers as `data_key` (see bot.services.crypto).
-    dp["data_key"] = load_data_key(settings)
+    dp["data_key"] = load_data_key(settings.data_key.get_secret_value(), settings.database_url)
     bot = create_bot(settings)
     return App(
         settings=settings,

@@ -68,6 +68,8 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 
+from bot.clock import DEFAULT_TIMEZONE
+
 log = logging.getLogger(__name__)
 
 TOKEN = "123456789:BENCH-token-not-a-real-one"
@@ -539,7 +541,7 @@ STUCK_MSGIDS = ("i did not understand", "please answer the question above")
 
 def local_today() -> date:
     """Today in Kazakhstan, where booking windows are computed."""
-    return datetime.now(ZoneInfo("Asia/Almaty")).date()
+    return datetime.now(ZoneInfo(DEFAULT_TIMEZONE)).date()
 
 
 def _day_after(days: int) -> str:
@@ -1296,7 +1298,7 @@ async def seed_report_month(sessions: Any, first: date, rides: int, offset: int)
     from models import Ride as RideRow
     from models import RideEvent
 
-    start, _ = month_bounds(first, ZoneInfo("Asia/Almaty"))
+    start, _ = month_bounds(first, ZoneInfo(DEFAULT_TIMEZONE))
     days = (next_month(first) - first).days
     riders = max(1, min(900, rides // 10))
     chunk = 2000
@@ -1374,7 +1376,11 @@ async def measure_report(database_url: str, month: str) -> dict[str, Any]:
             began, cpu_began = time.perf_counter(), time.process_time()
             async with reader(create_sessionmaker(engine))() as session:
                 paths = await write_report(
-                    session, first=first, tz=ZoneInfo("Asia/Almaty"), lang="ru", out_dir=Path(tmp)
+                    session,
+                    first=first,
+                    tz=ZoneInfo(DEFAULT_TIMEZONE),
+                    lang="ru",
+                    out_dir=Path(tmp),
                 )
             elapsed = time.perf_counter() - began
             cpu = time.process_time() - cpu_began

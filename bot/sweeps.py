@@ -650,7 +650,9 @@ class Sweeps:
             accounts = await retention.unused_accounts(session, now, keeping)
         for account_id in accounts:
             async with transaction(self.sessions) as session:
-                done += await retention.sweep_account(session, account_id, now)
+                done += await retention.sweep_account(
+                    session, account_id, now, self.settings.timezone
+                )
         return done
 
     async def _delete_batches(self, key: Any, *where: ColumnElement[bool]) -> int:

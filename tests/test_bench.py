@@ -49,17 +49,20 @@ def test_updates_mode_reports_floor_and_sqlite(capsys: pytest.CaptureFixture[str
 
 
 @pytest.mark.postgres
-def test_updates_mode_measures_postgres_when_given(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_postgres_phase_measures_the_bot_on_postgresql() -> None:
+    """The PostgreSQL phase as `invataxi bench --postgres URL` runs it (the floor and SQLite
+    phases are the test above)."""
+    from bot.bench import Plan, spawn_phase
     from tests.conftest import PG_ADMIN_DSN, require_postgres
 
     require_postgres()
     # The bench creates a database of its own on this server and drops it afterwards.
     url = PG_ADMIN_DSN.replace("postgresql://", "postgresql+asyncpg://", 1)
-    assert main(bench_args("updates", postgres=url)) == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert set(report) == {"floor_updates_per_s", "sqlite", "postgres"}
-    assert set(report["postgres"]) == RUN_KEYS
-    assert report["postgres"]["updates_per_s"] > 0
+    plan = Plan.for_args(True, None, 20.0, None)
+    run = spawn_phase("postgres", True, url, plan)
+    assert RUN_KEYS - {"ratio_to_floor"} <= set(run)
+    assert run["updates_per_s"] > 0 and run["errors"] == 0
+    assert run["p50_ms"] >= 20.0 and run["statements_per_update"] > 0
 
 
 def test_outbox_mode_delivers_the_whole_backlog(capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,6 +32,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import DEFAULT_TIMEZONE
 from bot.documents import Document, document_renderer
 from bot.i18n import N_, I18n, Translator
 from bot.reports import charts
@@ -497,7 +498,7 @@ async def render_monthly_report(
     first = rf.parse_month(str(args["month"]))
     if first is None:
         raise ValueError(f"not a month: {args['month']!r}")
-    tz = ZoneInfo(str(args.get("tz") or "Asia/Almaty"))
+    tz = ZoneInfo(str(args.get("tz") or DEFAULT_TIMEZONE))
     district_id = args.get("district_id") or None
     report = await build_report(session, first=first, tz=tz, lang=lang, district_id=district_id)
     buffer = io.BytesIO()

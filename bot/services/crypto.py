@@ -28,7 +28,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.settings import Settings
 from models import Rider
 from models.sealed import use_cipher
 
@@ -142,23 +141,21 @@ def existing_key_file(database_url: str) -> Path | None:
     return None
 
 
-def load_data_key(settings: Settings) -> DataKey:
-    """The data key from `DATA_KEY`, or from (or newly into) the key file beside SQLite.
-
-    The key also becomes the one sealed columns use (`models.sealed`).
+def load_data_key(secret: str, database_url: str) -> DataKey:
+    """The data key from `DATA_KEY` (`secret`), or from (or newly into) the key file of a
+    SQLite database. The key also becomes the one sealed columns use (`models.sealed`).
     """
-    key = _load_data_key(settings)
+    key = _load_data_key(secret, database_url)
     use_cipher(key.cipher)
     return key
 
 
-def _load_data_key(settings: Settings) -> DataKey:
-    secret = settings.data_key.get_secret_value()
+def _load_data_key(secret: str, database_url: str) -> DataKey:
     if secret.strip():
         return DataKey.from_secret(secret)
-    path = existing_key_file(settings.database_url) or key_file_path(settings.database_url)
+    path = existing_key_file(database_url) or key_file_path(database_url)
     if path is None:
-        if settings.is_sqlite:
+        if make_url(database_url).get_backend_name() == "sqlite":
             # An in-memory database lives as long as the process, and so may its key.
             return DataKey.from_secret(secrets.token_urlsafe(32))
         raise DataKeyError(

@@ -14,9 +14,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
 from bot.services.crypto import DataKey, DataKeyError
-from bot.services.i18n_types import Reason
+from bot.services.i18n_types import N_, Reason
 from bot.services.registration import audit, needs_of
 from models import Dispatcher, Representation, Rider, Verification
 

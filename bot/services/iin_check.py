@@ -15,8 +15,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
-from bot.services.i18n_types import Reason
+from bot.services.i18n_types import N_, Reason
 from bot.services.limits import TOO_MANY_IIN_TRIES, Limits, iin_tries_left
 from bot.services.outbox import enqueue_message
 from bot.services.registration import audit

@@ -21,8 +21,7 @@ from typing import Final
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
-from bot.services.i18n_types import Reason
+from bot.services.i18n_types import N_, Reason
 from models import Account, AuditLog, District, Ride, RideEvent, Rider, Verification, utcnow
 
 WINDOW: Final = timedelta(hours=24)

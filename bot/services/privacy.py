@@ -178,9 +178,7 @@ async def _open_ride(session: AsyncSession, rider_ids: list[int], account: Accou
     return await session.scalar(query.where(or_(*conditions)).order_by(Ride.pickup_at).limit(1))
 
 
-async def forget_refusal(
-    session: AsyncSession, account: Account, *, tz: str = "Asia/Almaty"
-) -> Reason | None:
+async def forget_refusal(session: AsyncSession, account: Account, *, tz: str) -> Reason | None:
     """Why the person's data can't be erased now: an open ride of theirs, or None."""
     riders = await riders_of(session, account)
     ride = await _open_ride(session, [r.id for r in riders], account)
@@ -335,7 +333,7 @@ async def _keeps_someone(session: AsyncSession, rider: Rider, without: Account) 
 
 
 async def delete_profile(
-    session: AsyncSession, account: Account, rider_id: int, *, tz: str = "Asia/Almaty"
+    session: AsyncSession, account: Account, rider_id: int, *, tz: str
 ) -> Rider | Reason | None:
     """A representative deletes a profile they manage (the rider without Telegram).
 
@@ -394,7 +392,7 @@ async def forget(
     account: Account,
     *,
     now: datetime | None = None,
-    tz: str = "Asia/Almaty",
+    tz: str,
 ) -> Erased | Reason:
     """Withdraw consent and erase the person's data (see the module's notes for what goes)."""
     now = now or utcnow()

@@ -23,7 +23,7 @@ from typing import Final, Literal
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.i18n import N_
+from bot.services.i18n_types import N_
 from bot.services.outbox import enqueue_card
 from bot.services.people import notify_rider
 from bot.services.privacy import Erased, erase_rider, forget
@@ -299,7 +299,7 @@ async def unused_accounts(
     )
 
 
-async def sweep_account(session: AsyncSession, account_id: int, now: datetime) -> bool:
+async def sweep_account(session: AsyncSession, account_id: int, now: datetime, tz: str) -> bool:
     """Withdraw and anonymise an unused account that gave consent; delete one with none left."""
     account = await session.get(Account, account_id, populate_existing=True)
     if account is None:
@@ -310,7 +310,7 @@ async def sweep_account(session: AsyncSession, account_id: int, now: datetime) -
     if consents:
         if account.consent_version is None:
             return False  # already anonymised: kept while its consents are kept as proof
-        return isinstance(await forget(session, account, now=now), Erased)
+        return isinstance(await forget(session, account, now=now, tz=tz), Erased)
     await session.delete(account)
     await session.flush()
     audit(session, "account_deleted_retention", subject=f"account:{account_id}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-from bot.i18n import N_
+from bot.services.i18n_types import N_
 
 
 class Rights(StrEnum):

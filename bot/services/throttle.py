@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from bot.i18n import N_
+from bot.services.i18n_types import N_
 
 SLOW_DOWN: Final = N_(
     "Too many messages in a short time. Please wait a minute, then send your answer again."

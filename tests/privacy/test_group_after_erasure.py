@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.clock import DEFAULT_TIMEZONE as TZ_NAME
 from bot.services import privacy
 from bot.services.outbox import enqueue_card
 from bot.services.reachability import mark_unreachable
@@ -49,7 +50,7 @@ async def test_ride_cards_and_blocked_notices_are_edited_to_one_line(bot: Any) -
         ride.status = RideStatus.CANCELLED.value
         owner = await session.scalar(select(Account).where(Account.telegram_id == 7701))
         assert owner is not None
-        erased = await privacy.forget(session, owner)
+        erased = await privacy.forget(session, owner, tz=TZ_NAME)
         assert isinstance(erased, privacy.Erased)
     bot.app.outbox_wakeup.set()
     await bot.settle()

@@ -102,7 +102,8 @@ async def test_the_database_its_wal_and_the_key_are_private(tmp_path: Path) -> N
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
     finally:
         await engine.dispose()
-    load_data_key(load_settings(bot_token=TOKEN, database_url=url))
+    settings = load_settings(bot_token=TOKEN, database_url=url)
+    load_data_key(settings.data_key.get_secret_value(), settings.database_url)
     key = key_file_path(url)
     assert key is not None and key.exists()
     assert database.parent not in key.parents  # not in the folder that is backed up

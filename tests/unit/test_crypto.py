@@ -16,7 +16,7 @@ from bot.services.crypto import (
     load_data_key,
     verify_data_key,
 )
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from models import District, Rider
 
 IIN = "900101300017"
@@ -62,7 +62,7 @@ def test_a_short_key_is_refused_with_advice() -> None:
 def test_data_key_setting_wins(tmp_path: Path) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'invataxi.sqlite3'}"
     secret = "a-long-enough-secret-for-tests-0123456789"
-    key = load_data_key(settings_for(db, secret))
+    key = load(settings_for(db, secret))
     assert key.generated is None
     assert not (tmp_path / "keys" / "invataxi.key").exists()
     assert key.decrypt(DataKey.from_secret(secret).encrypt(IIN)) == IIN
@@ -73,7 +73,7 @@ def test_first_start_on_sqlite_generates_a_private_key_file_and_says_to_back_it_
 ) -> None:
     db = f"sqlite+aiosqlite:///{tmp_path / 'data' / 'invataxi.sqlite3'}"
     with caplog.at_level(logging.WARNING):
-        first = load_data_key(settings_for(db))
+        first = load(settings_for(db))
     # Not in the data folder that is backed up with the database.
     path = tmp_path / "keys" / "invataxi.key"
     assert key_file_path(db) == path
@@ -85,14 +85,14 @@ def test_first_start_on_sqlite_generates_a_private_key_file_and_says_to_back_it_
     assert "back it up" in caplog.text
     assert secret not in caplog.text
     # The next start reads the same key from the file and writes nothing new.
-    second = load_data_key(settings_for(db))
+    second = load(settings_for(db))
     assert second.generated is None
     assert second.decrypt(first.encrypt(IIN)) == IIN
 
 
 def test_postgres_without_a_key_stops_with_one_line() -> None:
     with pytest.raises(DataKeyError, match="DATA_KEY is required") as err:
-        load_data_key(settings_for("postgresql+asyncpg://u@localhost/db"))
+        load(settings_for("postgresql+asyncpg://u@localhost/db"))
     assert "\n" not in str(err.value)
 
 
@@ -101,7 +101,7 @@ def test_a_damaged_key_file_stops_the_start(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "invataxi.key").write_text("x\n")
     with pytest.raises(DataKeyError, match="damaged"):
-        load_data_key(settings_for(db))
+        load(settings_for(db))
 
 
 async def _store_rider(sessions, key: DataKey) -> None:
@@ -146,9 +146,14 @@ async def test_a_lost_key_file_is_not_replaced_by_a_new_one(sessions, tmp_path: 
     """A fresh key file next to a database with IINs would hide the loss: it is removed."""
     await _store_rider(sessions, DataKey.from_secret("a-long-enough-secret-for-tests"))
     db = f"sqlite+aiosqlite:///{tmp_path / 'fresh' / 'invataxi.sqlite3'}"
-    generated = load_data_key(settings_for(db))
+    generated = load(settings_for(db))
     assert generated.generated is not None and generated.generated.exists()
     async with sessions() as session:
         with pytest.raises(DataKeyError, match="restore it from the backup"):
             await verify_data_key(session, generated)
     assert not generated.generated.exists()
+
+
+def load(settings: Settings) -> DataKey:
+    """The key as the app loads it from its settings."""
+    return load_data_key(settings.data_key.get_secret_value(), settings.database_url)

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.clock import DEFAULT_TIMEZONE as TZ_NAME
 from bot.i18n import I18n
 from bot.services import privacy
 from bot.services import registration as reg
@@ -337,13 +338,13 @@ async def test_forget_is_refused_while_a_ride_is_open(db: AsyncSession) -> None:
     )
     db.add(ride)
     await db.flush()
-    refusal = await privacy.forget(db, person)
+    refusal = await privacy.forget(db, person, tz=TZ_NAME)
     assert isinstance(refusal, Reason) and refusal.code == "ride_open"
     assert refusal.params == {"number": str(ride.id), "date": "26.11.2026 10:00"}
     assert await db.get(Rider, rider.id) is not None
     ride.status = RideStatus.COMPLETED.value
     await db.flush()
-    assert isinstance(await privacy.forget(db, person), privacy.Erased)
+    assert isinstance(await privacy.forget(db, person, tz=TZ_NAME), privacy.Erased)
 
 
 async def test_forget_erases_what_only_this_person_holds_and_keeps_proof(
@@ -371,7 +372,7 @@ async def test_forget_erases_what_only_this_person_holds_and_keeps_proof(
     ids = (own.id, child.id, shared.id)
     tid, parent_id = parent.telegram_id, parent.id
 
-    erased = await privacy.forget(db, parent, now=NOW)
+    erased = await privacy.forget(db, parent, now=NOW, tz=TZ_NAME)
     assert isinstance(erased, privacy.Erased)
     # Their own profile and the child nobody else manages are gone; the shared rider stays.
     assert sorted(erased.riders_deleted) == sorted(ids[:2])
