@@ -197,7 +197,11 @@ def create_dispatcher(
         PersonMiddleware(i18n, settings.default_language, clock or SystemClock())
     )
     # One bucket per person per process: a storm can't eat the sending budget ride news needs.
-    dp.update.outer_middleware(ThrottleMiddleware(PersonThrottle(burst=10, per_minute=30)))
+    dp.update.outer_middleware(
+        ThrottleMiddleware(
+            PersonThrottle(burst=settings.throttle_burst, per_minute=settings.throttle_per_minute)
+        )
+    )
     dp.include_routers(*get_routers(settings))
     check_magic_filters_inline(dp)
     return dp

@@ -37,7 +37,7 @@ async def rows_for(fast, chat_id: int) -> int:
 async def test_a_storm_of_200_messages_gets_a_few_answers_and_a_ride_notice_still_goes_out(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    async with fast_bot(sqlite_url, tmp_path) as fast:
+    async with fast_bot(sqlite_url, tmp_path, throttle_burst=10, throttle_per_minute=30) as fast:
         for n in range(200):
             await fast.feed(fast.text(SPAMMER, f"привет {n}"))
         answers = await fast.said(SPAMMER)
