@@ -59,7 +59,8 @@ def view_of_draft(draft: Draft, district: District | None) -> ProfileView:
     return ProfileView(
         full_name=draft.full_name,
         phone=draft.phone,
-        iin_last4=draft.iin_last4,
+        # The draft keeps neither in clear; the registration fills them from the sealed IIN.
+        iin_last4=None,
         birth_date=draft.birth_date,
         district=district,
         home_address=draft.home_address,
