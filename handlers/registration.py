@@ -1185,7 +1185,10 @@ async def finish_new(ctx: Context, draft: Draft) -> None:
         )
         if refused is not None:
             await state.clear()
-            ctx.reply(refused.render(t), main_menu(t))
+            ctx.reply(
+                limits.refusal_text(t, refused, district.desk_phone if district else None),
+                main_menu(t),
+            )
             return
     result = await reg.register_rider(ctx.session, ctx.person, data, relationship, now=ctx.now)
     if result is reg.IIN_TAKEN:
@@ -1283,7 +1286,10 @@ async def finish_edit(ctx: Context, draft: Draft) -> None:
         )
         if refused is not None:
             await state.clear()
-            ctx.reply(refused.render(t), main_menu(t))
+            ctx.reply(
+                limits.refusal_text(t, refused, district.desk_phone if district else None),
+                main_menu(t),
+            )
             return
     if draft.edit_group == "poa":
         result: reg.Update | Reason = await reg.update_representation(

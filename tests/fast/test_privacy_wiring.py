@@ -3,26 +3,44 @@ through the real Dispatcher; what people would read is asserted on the queued ou
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from aiogram.methods import AnswerCallbackQuery
+from sqlalchemy import delete, func, select
 
+from bot.callbacks.booking import RideAction, RidePress
 from bot.callbacks.common import LanguageChoice
-from bot.callbacks.dispatch import Act
-from bot.callbacks.registration import ProfileAction, ProfilePress
+from bot.callbacks.dispatch import Act, Rating
+from bot.callbacks.registration import ProfileAction, ProfilePress, VerifyAction, VerifyPress
 from bot.i18n import Translator
+from bot.keyboards import booking as booking_kb
 from bot.keyboards import registration as kb
 from bot.keyboards.common import BACK
-from bot.services import limits
+from bot.services import booking, limits
 from bot.services import registration as reg
-from models import AuditLog, ConversationState, OutboxMessage
-from tests.factories import account, register, rider_input, valid_iin
+from handlers.rider_updates import ALREADY_RATED
+from models import (
+    AuditLog,
+    ConversationState,
+    OutboxMessage,
+    Representation,
+    Ride,
+    Rider,
+    RideStatus,
+    Verification,
+    utcnow,
+)
+from tests.factories import account, make_ride, register, rider_input, seed_rider, valid_iin
 from tests.fast.harness import FastBot, Said, fast_bot
+from tests.fast.test_booking_traps import act, all_rides, book, desk_phone, window
+from tests.fast.test_booking_traps import press as booking_press
 from tests.fast.test_dispatcher_side import (
+    AIGUL,
     GROUP,
     S,
     first_vehicle,
+    group_press,
     press,
     rider_texts,
     seed_ride,
@@ -181,3 +199,135 @@ async def test_registering_others_stops_at_the_pending_limit(
         await fast.feed(fast.press(user, ProfilePress(action=ProfileAction.REGISTER_OTHER).pack()))
         said = await fast.said(user)
         assert said[-1].text == t(limits.TOO_MANY_PENDING, limit=2)
+
+
+# -- rides: bookings and cancellations a day, an old rating button, a comment after unlinking ---
+
+UID = 6621
+RELATIVE = 6622
+
+
+def answers(fast: FastBot) -> list[str]:
+    return [c.text or "" for c in fast.api.calls if isinstance(c, AnswerCallbackQuery)]
+
+
+async def test_a_booking_past_the_days_limit_is_refused_with_the_desks_phone(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        t = ru(fast)
+        rider_id = await seed_rider(fast.app, name="Пётр Петров", account_tid=UID)
+        days = window(fast)
+        first, _ = await book(fast, rider_id, days[0], time(9, 0), back=time(12, 0))
+        await book(fast, rider_id, days[1], time(9, 0), back=time(12, 0))
+        await book(fast, rider_id, days[2], time(9, 0), back=time(12, 0))
+        await booking_press(fast, UID, RidePress(action=RideAction.AGAIN, ride_id=first.id).pack())
+        await act(fast, UID, days[3].strftime("%d.%m"))
+        said = await act(fast, UID, t(booking_kb.CONFIRM))
+        assert (said.text or "").startswith(t(limits.TOO_MANY_BOOKINGS, limit=6).split(".")[0])
+        assert await desk_phone(fast) in (said.text or "")
+        assert len(await all_rides(fast)) == 6
+
+
+async def test_a_cancellation_past_the_days_limit_is_refused(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        t = ru(fast)
+        rider_id = await seed_rider(fast.app, name="Пётр Петров", account_tid=UID)
+        days = window(fast)
+        made = [
+            (await book(fast, rider_id, days[n % 3], time(9 + 3 * (n // 3), 0)))[0]
+            for n in range(5)
+        ]
+        async with fast.app.sessions() as session:
+            person = await account(session, UID)
+            for ride in made[:4]:
+                done = await booking.cancel_ride(session, person, ride.id, "планы", utcnow())
+                assert done.reason is None
+            await session.commit()
+        await booking_press(
+            fast, UID, RidePress(action=RideAction.CANCEL, ride_id=made[4].id).pack()
+        )
+        assert answers(fast)[-1].startswith(
+            t(limits.TOO_MANY_CANCELLATIONS, limit=4).split(".")[0]
+        )
+        assert (await all_rides(fast))[4].status == RideStatus.REQUESTED
+
+
+async def finished_ride(fast: FastBot, *, rating: int | None = None) -> Ride:
+    async with fast.app.sessions() as session:
+        rider = await session.get(
+            Rider,
+            await seed_rider(
+                fast.app, name="Пётр Петров", account_tid=UID, representative_tid=RELATIVE
+            ),
+        )
+        assert rider is not None
+        ride = await make_ride(
+            session, rider, status=RideStatus.COMPLETED, post_card=False, rating=rating
+        )
+        await session.commit()
+        return ride
+
+
+async def test_an_old_rating_button_does_not_change_the_rating(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        t = ru(fast)
+        ride = await finished_ride(fast, rating=5)
+        await fast.feed(fast.press(UID, Rating(ride=ride.id, stars=1).pack()))
+        assert answers(fast)[-1] == t(ALREADY_RATED, number=ride.number, stars=5)
+        async with fast.app.sessions() as session:
+            stored = await session.get(Ride, ride.id)
+            assert stored is not None and stored.rating == 5
+
+
+async def test_a_relative_unlinked_after_rating_puts_no_comment_on_the_card(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        t = ru(fast)
+        ride = await finished_ride(fast)
+        await fast.feed(fast.press(RELATIVE, Rating(ride=ride.id, stars=2).pack()))
+        async with fast.app.sessions() as session:
+            await session.execute(delete(Representation))
+            await session.commit()
+        said = await step(fast, RELATIVE, "Водитель хамил, вот мой номер 87015554433")
+        assert said[-1].text == t(reg.NOT_ALLOWED.msgid)
+        async with fast.app.sessions() as session:
+            stored = await session.get(Ride, ride.id)
+            assert stored is not None and stored.rating == 2 and stored.rating_comment is None
+
+
+# -- verification: a decision counts only from the check's own card ----------------------------
+
+
+async def test_an_approval_pressed_on_another_message_changes_nothing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        async with fast.app.sessions() as session:
+            owner = await account(session, 6631)
+            rider = await register(session, owner, rider_input(IIN))
+            check = await session.scalar(
+                select(Verification).where(Verification.rider_id == rider.id)
+            )
+            assert check is not None
+            check.card_chat_id, check.card_message_id = GROUP, 4242
+            await session.commit()
+        data = VerifyPress(verification=check.id, action=VerifyAction.APPROVE).pack()
+        await fast.feed(group_press(fast, AIGUL, GROUP, 4243, data))
+        kk = fast.app.i18n.translator("kk")
+        assert answers(fast)[-1] in (
+            kk("This button is out of date."),
+            ru(fast)("This button is out of date."),
+        )
+        async with fast.app.sessions() as session:
+            stored = await session.get(Verification, check.id)
+            assert stored is not None and stored.status == "pending"
+        await fast.feed(group_press(fast, AIGUL, GROUP, 4242, data))
+        async with fast.app.sessions() as session:
+            stored = await session.get(Verification, check.id)
+            assert stored is not None and stored.status == "approved"
