@@ -19,10 +19,13 @@ from bot.keyboards import registration as kb
 from bot.keyboards.common import BACK
 from bot.services import booking, limits
 from bot.services import registration as reg
+from bot.services.rights import RIGHTS_LABELS, Rights
+from handlers.representatives import INVITE_LEVEL
 from handlers.rider_updates import ALREADY_RATED
 from models import (
     AuditLog,
     ConversationState,
+    Invite,
     OutboxMessage,
     Representation,
     Ride,
@@ -331,3 +334,94 @@ async def test_an_approval_pressed_on_another_message_changes_nothing(
         async with fast.app.sessions() as session:
             stored = await session.get(Verification, check.id)
             assert stored is not None and stored.status == "approved"
+
+
+# -- representatives: the level chosen in the invitation is all they get -------------------------
+
+RIDER_TID = 6641
+REL_TID = 6642
+
+
+async def rider_with_relative(fast: FastBot, rights: str) -> int:
+    async with fast.app.sessions() as session:
+        owner = await account(session, RIDER_TID)
+        rider = await register(session, owner, rider_input(IIN, name="Анна Иванова"))
+        relative = await account(session, REL_TID)
+        session.add(
+            Representation(
+                rider_id=rider.id,
+                account_id=relative.id,
+                relationship_kind="relative",
+                rights=rights,
+            )
+        )
+        await session.commit()
+        return int(rider.id)
+
+
+async def texts_after(fast: FastBot, user: int, update: dict[str, object]) -> str:
+    seen = len(await fast.said(user))
+    await fast.feed(update)
+    return "\n".join(s.text or "" for s in (await fast.said(user))[seen:])
+
+
+async def test_a_relative_with_rides_sees_no_iin_nor_health_and_changes_nothing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        t = ru(fast)
+        rider_id = await rider_with_relative(fast, "rides")
+        opened = ProfilePress(action=ProfileAction.OPEN, rider=rider_id).pack()
+        page = await texts_after(fast, REL_TID, fast.press(REL_TID, opened))
+        assert "Анна Иванова" in page
+        for hidden in ("ИИН", "0017", "ВКК", "123/45", "Категория", "Группа инвалидности"):
+            assert hidden not in page, hidden
+        edit = ProfilePress(action=ProfileAction.EDIT, rider=rider_id, field="name").pack()
+        await fast.feed(fast.press(REL_TID, edit))
+        assert answers(fast)[-1] == t(reg.NOT_ALLOWED.msgid)
+        mydata = await texts_after(fast, REL_TID, fast.text(REL_TID, "/mydata"))
+        assert "Анна Иванова" in mydata
+        assert "0017" not in mydata and "123/45" not in mydata
+        # The rider sees their own IIN whole.
+        own = await texts_after(fast, RIDER_TID, fast.text(RIDER_TID, "/mydata"))
+        assert IIN in own and "123/45" in own
+
+
+async def test_a_relative_with_the_whole_profile_sees_the_iin_masked(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        rider_id = await rider_with_relative(fast, "full")
+        opened = ProfilePress(action=ProfileAction.OPEN, rider=rider_id).pack()
+        page = await texts_after(fast, REL_TID, fast.press(REL_TID, opened))
+        assert "••••••••0017" in page and IIN not in page and "123/45" in page
+
+
+async def test_the_rider_chooses_what_an_invited_relative_may_do(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        t = ru(fast)
+        async with fast.app.sessions() as session:
+            owner = await account(session, RIDER_TID)
+            rider = await register(session, owner, rider_input(IIN, name="Анна Иванова"))
+            await account(session, REL_TID)
+            await session.commit()
+            rider_id = int(rider.id)
+        invite = ProfilePress(action=ProfileAction.INVITE, rider=rider_id)
+        seen = len(await fast.said(RIDER_TID))
+        await fast.feed(fast.press(RIDER_TID, invite.pack()))
+        (question,) = (await fast.said(RIDER_TID))[seen:]
+        assert question.text == t(INVITE_LEVEL)
+        assert question.buttons == [t(RIGHTS_LABELS[Rights.RIDES]), t(RIGHTS_LABELS[Rights.FULL])]
+        full = ProfilePress(action=ProfileAction.INVITE, rider=rider_id, field="full").pack()
+        sent = await texts_after(fast, RIDER_TID, fast.press(RIDER_TID, full))
+        assert t(RIGHTS_LABELS[Rights.FULL]) in sent
+        async with fast.app.sessions() as session:
+            made = await session.scalar(select(Invite).where(Invite.rider_id == rider_id))
+            assert made is not None and made.rights == "full"
+            code = made.code
+        offer = await texts_after(
+            fast, REL_TID, fast.text(REL_TID, f"/start {reg.INVITE_PREFIX}{code}")
+        )
+        assert "Анна Иванова" in offer and t(RIGHTS_LABELS[Rights.FULL]) in offer
