@@ -17,6 +17,7 @@ from bot.context import Context
 from bot.i18n import N_, Translator
 from bot.keyboards import registration as kb
 from bot.services import registration as reg
+from bot.services.full_profile import FullProfile
 from bot.services.help import with_desk_phone
 from bot.services.iin import mask_iin
 from bot.services.rights import Act, may
@@ -192,6 +193,39 @@ def _health_lines(t: Translator, v: ProfileView) -> list[str]:
         )
     )
     lines.append(t("Needs: {value}", value=needs_words(t, v.needs)))
+    return lines
+
+
+FULL_PROFILE_TITLE = N_("Profile {number}, for checking against the documents:")
+
+
+def full_profile_lines(t: Translator, p: FullProfile, district: District | None) -> list[str]:
+    """What a dispatcher checks, in their private chat only: the IIN whole, the health fields,
+    and who manages the profile."""
+    view = ProfileView(
+        full_name=p.full_name,
+        phone=p.phone,
+        iin_last4=None,
+        birth_date=p.birth_date,
+        district=district,
+        home_address=p.home_address,
+        has_pin=False,
+        category=p.category,
+        centre_name=p.centre_name,
+        disability_group=p.disability_group,
+        vkk_number=p.vkk_number,
+        vkk_expires_on=p.vkk_expires_on,
+        needs=sorted(p.needs),
+        usual_assistant="assistant" in p.needs,
+        usual_companion=False,
+    )
+    lines = [t(FULL_PROFILE_TITLE, number=p.rider_id), *profile_lines(t, view, iin=p.iin)]
+    for kind, poa_number, poa_until in p.representatives:
+        label = t(reg.RELATIONSHIP_LABELS.get(kind, N_("relative")))
+        if poa_number:
+            until = t.date(poa_until) if poa_until else "—"
+            label += ", " + t("No. {number}, valid until {until}", number=poa_number, until=until)
+        lines.append(t("Representative: {kind}", kind=label))
     return lines
 
 

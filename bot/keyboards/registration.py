@@ -25,6 +25,7 @@ from bot.callbacks.registration import (
     VerifyAction,
     VerifyPress,
 )
+from bot.context import START_LINK_URL
 from bot.i18n import N_, Translator
 from bot.keyboards.common import BACK, CANCEL, step_keyboard
 from bot.services.registration import NEED_LABELS, REJECT_REASONS
@@ -359,9 +360,20 @@ def _verify(
     return [InlineKeyboardButton(text=text, callback_data=data.pack())]
 
 
+OPEN_PROFILE = N_("Open the profile")
+FULL_PROFILE_PREFIX = "chk_"
+
+
 def verification_keyboard(t: Translator, vid: int) -> InlineKeyboardMarkup:
+    """Approve, reject, and the full profile in a private chat with the bot (a group button
+    can't open one: the sender writes the bot's link, see `START_LINK_URL`)."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t(OPEN_PROFILE), url=f"{START_LINK_URL}{FULL_PROFILE_PREFIX}{vid}"
+                )
+            ],
             _verify(t(APPROVE), vid, VerifyAction.APPROVE),
             _verify(t(REJECT), vid, VerifyAction.REJECT),
         ]

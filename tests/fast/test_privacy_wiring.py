@@ -7,17 +7,20 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from aiogram.methods import AnswerCallbackQuery
+from aiogram.types import InlineKeyboardMarkup
 from sqlalchemy import delete, func, select
 
 from bot.callbacks.booking import RideAction, RidePress
 from bot.callbacks.common import LanguageChoice
 from bot.callbacks.dispatch import Act, Rating
 from bot.callbacks.registration import ProfileAction, ProfilePress, VerifyAction, VerifyPress
+from bot.cards import verification as verification_card
+from bot.delivery import with_start_links
 from bot.i18n import Translator
 from bot.keyboards import booking as booking_kb
 from bot.keyboards import registration as kb
 from bot.keyboards.common import BACK
-from bot.services import booking, limits
+from bot.services import booking, full_profile, limits
 from bot.services import registration as reg
 from bot.services.rights import RIGHTS_LABELS, Rights
 from handlers.representatives import INVITE_LEVEL
@@ -41,6 +44,7 @@ from tests.fast.test_booking_traps import press as booking_press
 from tests.fast.test_dispatcher_side import (
     AIGUL,
     GROUP,
+    NURLAN,
     S,
     first_vehicle,
     group_press,
@@ -425,3 +429,43 @@ async def test_the_rider_chooses_what_an_invited_relative_may_do(
             fast, REL_TID, fast.text(REL_TID, f"/start {reg.INVITE_PREFIX}{code}")
         )
         assert "Анна Иванова" in offer and t(RIGHTS_LABELS[Rights.FULL]) in offer
+
+
+# -- the full profile: opened by a district's dispatcher in a private chat, never in the group ---
+
+
+async def test_a_dispatcher_opens_the_full_profile_privately_and_it_is_audited(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        async with fast.app.sessions() as session:
+            owner = await account(session, 6651)
+            rider = await register(session, owner, rider_input(IIN, name="Анна Иванова"))
+            check = await session.scalar(
+                select(Verification).where(Verification.rider_id == rider.id)
+            )
+            assert check is not None
+            await session.commit()
+            view = await verification_card.render(session, check.id, fast.app.i18n)
+        assert view is not None and isinstance(view.markup, InlineKeyboardMarkup)
+        # The card's button becomes the bot's own link into a private chat when it is sent.
+        written = with_start_links(view.markup, "invataxi_bot")
+        assert isinstance(written, InlineKeyboardMarkup)
+        urls = [b.url for row in written.inline_keyboard for b in row if b.url]
+        assert urls == [f"https://t.me/invataxi_bot?start=chk_{check.id}"]
+        group_before = len(await fast.said(GROUP))
+
+        opened = await texts_after(fast, AIGUL, fast.text(AIGUL, f"/start chk_{check.id}"))
+        assert "Анна Иванова" in opened and IIN in opened and "123/45" in opened
+        assert len(await fast.said(GROUP)) == group_before  # nothing of it in the group
+
+        refused = await texts_after(fast, NURLAN, fast.text(NURLAN, f"/start chk_{check.id}"))
+        assert IIN not in refused and "123/45" not in refused
+        assert refused == fast.app.i18n.translator("kk")(full_profile.NOT_THIS_DISTRICT.msgid)
+        async with fast.app.sessions() as session:
+            actions = list(
+                await session.scalars(
+                    select(AuditLog.action).where(AuditLog.action.like("full_profile_%"))
+                )
+            )
+        assert sorted(actions) == ["full_profile_opened", "full_profile_refused"]
