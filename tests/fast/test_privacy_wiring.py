@@ -23,9 +23,11 @@ from bot.keyboards.common import BACK
 from bot.services import booking, full_profile, limits
 from bot.services import registration as reg
 from bot.services.rights import RIGHTS_LABELS, Rights
+from handlers.registration import Problem, words
 from handlers.representatives import INVITE_LEVEL
 from handlers.rider_updates import ALREADY_RATED
 from models import (
+    Account,
     AuditLog,
     ConversationState,
     Invite,
@@ -469,3 +471,30 @@ async def test_a_dispatcher_opens_the_full_profile_privately_and_it_is_audited(
                 )
             )
         assert sorted(actions) == ["full_profile_opened", "full_profile_refused"]
+
+
+# -- plumbing: activity for retention, hostile characters in typed words ------------------------
+
+
+async def test_a_message_marks_the_account_active_at_most_once_a_day(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        user = 6661
+        long_ago = datetime.now(UTC) - timedelta(days=200)
+        async with fast.app.sessions() as session:
+            person = await account(session, user)
+            person.updated_at = long_ago
+            await session.commit()
+        await fast.feed(fast.text(user, "/help"))
+        async with fast.app.sessions() as session:
+            seen = await session.scalar(
+                select(Account.updated_at).where(Account.telegram_id == user)
+            )
+        # Retention counts a person's last activity from here: they are active again.
+        assert seen is not None and seen > datetime.now(UTC) - timedelta(minutes=5)
+
+
+def test_typed_words_lose_control_and_direction_override_characters() -> None:
+    assert words("Иван \u202eвортеП\x00", 100) == "Иван вортеП"
+    assert isinstance(words("\x00\u202e", 100), Problem)
