@@ -498,3 +498,26 @@ async def test_a_message_marks_the_account_active_at_most_once_a_day(
 def test_typed_words_lose_control_and_direction_override_characters() -> None:
     assert words("Иван \u202eвортеП\x00", 100) == "Иван вортеП"
     assert isinstance(words("\x00\u202e", 100), Problem)
+
+
+async def test_a_profile_resubmitted_too_often_today_is_not_sent_again(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        t = ru(fast)
+        async with fast.app.sessions() as session:
+            owner = await account(session, RIDER_TID)
+            rider = await register(session, owner, rider_input(IIN, name="Анна Иванова"))
+            for _ in range(4):
+                session.add(AuditLog(action="verification_requested", subject=f"rider:{rider.id}"))
+            await session.commit()
+            rider_id = int(rider.id)
+        edit = ProfilePress(action=ProfileAction.EDIT, rider=rider_id, field="name").pack()
+        await fast.feed(fast.press(RIDER_TID, edit))
+        said = await step(fast, RIDER_TID, "Анна Петрова")
+        assert (said[-1].text or "").startswith(
+            t(limits.TOO_MANY_RESUBMISSIONS, limit=4).split("(")[0]
+        ), said
+        async with fast.app.sessions() as session:
+            stored = await session.get(Rider, rider_id)
+            assert stored is not None and stored.full_name == "Анна Иванова"
