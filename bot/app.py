@@ -28,8 +28,14 @@ from bot.clock import Clock, SystemClock
 from bot.context import Replies
 from bot.db import create_engine, create_sessionmaker
 from bot.i18n import I18n
-from bot.middlewares import DatabaseMiddleware, ForgiveStaleCallbackAnswers, PersonMiddleware
+from bot.middlewares import (
+    DatabaseMiddleware,
+    ForgiveStaleCallbackAnswers,
+    PersonMiddleware,
+    ThrottleMiddleware,
+)
 from bot.services.crypto import load_data_key
+from bot.services.throttle import PersonThrottle
 from bot.settings import Settings
 from bot.storage.fsm import SqlStorage
 
@@ -189,6 +195,12 @@ def create_dispatcher(
     dp.update.outer_middleware(turns)
     dp.update.outer_middleware(
         PersonMiddleware(i18n, settings.default_language, clock or SystemClock())
+    )
+    # One bucket per person per process: a storm can't eat the sending budget ride news needs.
+    dp.update.outer_middleware(
+        ThrottleMiddleware(
+            PersonThrottle(burst=settings.throttle_burst, per_minute=settings.throttle_per_minute)
+        )
     )
     dp.include_routers(*get_routers(settings))
     check_magic_filters_inline(dp)

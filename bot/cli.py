@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         from bot.migrate import upgrade
 
-        upgrade(settings.database_url)
+        upgrade(settings.database_url, data_key=settings.data_key.get_secret_value())
         print("database is up to date")
         return 0
     if args.command == "check":

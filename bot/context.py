@@ -44,6 +44,9 @@ CLAIM_SECONDS = 30.0
 # Outbox kinds written here; `bot.delivery` sends them.
 SEND = "send"
 EDIT = "edit"
+# A button's url "start-link:<parameter>" is written by the sender as the bot's own link opening a
+# private chat with `/start <parameter>` (a card in a group can't name the bot: see bot.delivery).
+START_LINK_URL = "start-link:"
 
 
 def dump_markup(markup: Markup | None) -> dict[str, Any] | None:

@@ -33,7 +33,7 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -53,6 +53,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     BufferedInputFile,
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaDocument,
     MessageEntity,
@@ -65,7 +66,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.cards.registry import CARD_RENDERERS
 from bot.cards.registry import load_all as load_cards
-from bot.context import EDIT, Markup, Replies, load_markup
+from bot.context import EDIT, START_LINK_URL, Markup, Replies, load_markup
 from bot.db import READ_ONLY, transaction
 from bot.documents import DOCUMENT_RENDERERS, Document
 from bot.documents import load_all as load_documents
@@ -256,6 +257,31 @@ class Outcome(Enum):
     DONE = "done"
     # The row went back to the table to be tried later; its chat's later rows go with it.
     LATER = "later"
+
+
+def has_start_links(markup: Markup | None) -> bool:
+    return isinstance(markup, InlineKeyboardMarkup) and any(
+        (button.url or "").startswith(START_LINK_URL)
+        for row in markup.inline_keyboard
+        for button in row
+    )
+
+
+def with_start_links(markup: Markup | None, username: str) -> Markup | None:
+    """The buttons' `start-link:<parameter>` urls as the bot's own t.me links."""
+    if not isinstance(markup, InlineKeyboardMarkup):
+        return markup
+
+    def written(button: InlineKeyboardButton) -> InlineKeyboardButton:
+        url = button.url or ""
+        if not url.startswith(START_LINK_URL):
+            return button
+        parameter = url.removeprefix(START_LINK_URL)
+        return button.model_copy(update={"url": f"https://t.me/{username}?start={parameter}"})
+
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[written(b) for b in row] for row in markup.inline_keyboard]
+    )
 
 
 @dataclass
@@ -949,6 +975,11 @@ class OutboxSender:
     async def _call(self, request: Request) -> int | None:
         if request.method == "documents":
             return await self._send_documents(request)
+        if has_start_links(request.markup):
+            # A card's button that opens the bot's private chat: only the sender knows the
+            # bot's name (aiogram keeps getMe's answer: asked once per process).
+            me = await self.bot.me()
+            request = replace(request, markup=with_start_links(request.markup, me.username or ""))
         if request.method == "edit":
             assert request.message_id is not None
             markup = request.markup

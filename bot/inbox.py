@@ -431,7 +431,13 @@ class UpdateWorker:
         result = await session.execute(
             update(InboundUpdate)
             .where(InboundUpdate.update_id == row.update_id, InboundUpdate.status != "done")
-            .values(status="failed", payload=None, claimed_by=None, claimed_until=None)
+            .values(
+                status="failed",
+                payload=None,
+                order_key="",
+                claimed_by=None,
+                claimed_until=None,
+            )
             .returning(InboundUpdate.update_id)
             .execution_options(synchronize_session=False)
         )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, cast
 
 from aiogram import BaseMiddleware, Bot
@@ -37,6 +39,7 @@ from bot.clock import Clock
 from bot.context import Context, Outbox, Replies
 from bot.db import current_session
 from bot.i18n import I18n
+from bot.services.throttle import SLOW_DOWN, PersonThrottle, Verdict
 from bot.storage.fsm import SqlStorage
 from models import Account, InboundUpdate, OutboxMessage, utcnow
 
@@ -129,6 +132,8 @@ class DatabaseMiddleware(BaseMiddleware):
                         .values(
                             status="done",
                             payload=None,
+                            # The order key holds the Telegram id; a done update needs no order.
+                            order_key="",
                             done_at=utcnow(),
                             claimed_by=None,
                             claimed_until=None,
@@ -223,6 +228,9 @@ def _mark(receipt: Any, state: str) -> None:
         receipt.state = state
 
 
+ACTIVITY_TOUCH = timedelta(days=1)
+
+
 class PersonMiddleware(BaseMiddleware):
     """Find the person's account, bind a translator to their language, and build the context.
 
@@ -246,9 +254,13 @@ class PersonMiddleware(BaseMiddleware):
                 account = Account(telegram_id=user.id, display_name=user.full_name[:128])
                 session.add(account)
                 await session.flush()
-            elif account is not None and account.unreachable_since is not None:
-                # They wrote to us, so the bot is no longer blocked.
-                account.unreachable_since = None
+            elif account is not None:
+                if account.unreachable_since is not None:
+                    # They wrote to us, so the bot is no longer blocked.
+                    account.unreachable_since = None
+                if account.updated_at < self.clock.now() - ACTIVITY_TOUCH:
+                    # Retention counts a person's activity from here: once a day is enough.
+                    account.updated_at = self.clock.now()
         lang = account.language if account and account.language else None
         data["account"] = account
         data["lang"] = lang or self.default_language
@@ -273,6 +285,35 @@ class PersonMiddleware(BaseMiddleware):
             answer=data.get("callback_answer"),
         )
         return await handler(event, data)
+
+
+class ThrottleMiddleware(BaseMiddleware):
+    """Message storms from one person: past the bucket they get one "slow down", then nothing.
+
+    Private chats only (a dispatcher group is many people on one desk). Sits after
+    `PersonMiddleware`, so a skipped update still commits: its inbox row is marked done and
+    it is never handled later. One per process (`bot.services.throttle`).
+    """
+
+    def __init__(
+        self, throttle: PersonThrottle, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.throttle = throttle
+        self.monotonic = monotonic
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        chat = data.get("event_chat")
+        if user is None or chat is None or chat.type != "private":
+            return await handler(event, data)
+        verdict = self.throttle.verdict(user.id, self.monotonic())
+        if verdict is Verdict.HANDLE:
+            return await handler(event, data)
+        if verdict is Verdict.WARN:
+            ctx: Context = data["ctx"]
+            ctx.reply(ctx.t(SLOW_DOWN))
+            log.info("a person was told to slow down")
+        return None
 
 
 class ForgiveStaleCallbackAnswers(BaseRequestMiddleware):

@@ -17,8 +17,10 @@ from bot.context import Context
 from bot.i18n import N_, Translator
 from bot.keyboards import registration as kb
 from bot.services import registration as reg
+from bot.services.full_profile import FullProfile
 from bot.services.help import with_desk_phone
 from bot.services.iin import mask_iin
+from bot.services.rights import Act, may
 from bot.states.registration import Draft
 from models import District, Representation, Rider
 
@@ -59,7 +61,8 @@ def view_of_draft(draft: Draft, district: District | None) -> ProfileView:
     return ProfileView(
         full_name=draft.full_name,
         phone=draft.phone,
-        iin_last4=draft.iin_last4,
+        # The draft keeps neither in clear; the registration fills them from the sealed IIN.
+        iin_last4=None,
         birth_date=draft.birth_date,
         district=district,
         home_address=draft.home_address,
@@ -111,8 +114,20 @@ def needs_words(t: Translator, codes: Sequence[str]) -> str:
     return ", ".join(t(reg.NEED_LABELS[c]) for c in NEED_ORDER if c in codes) or t(N_("none"))
 
 
-def profile_lines(t: Translator, v: ProfileView, *, iin: str | None = None) -> list[str]:
-    """One labelled fact per line; the IIN only as its last four digits unless given."""
+def profile_lines(
+    t: Translator,
+    v: ProfileView,
+    *,
+    iin: str | None = None,
+    masked_iin: bool = True,
+    health: bool = True,
+) -> list[str]:
+    """One labelled fact per line; the IIN only as its last four digits unless given.
+
+    For a representative whose level does not allow it (`bot.services.rights`) the masked IIN
+    and the birth date (`masked_iin=False`), or the category, disability group, ВКК, needs and
+    centre (`health=False`) are left out.
+    """
     dash = "—"
     lines = []
     if v.relationship:
@@ -132,15 +147,33 @@ def profile_lines(t: Translator, v: ProfileView, *, iin: str | None = None) -> l
     lines += [
         t("Full name: {value}", value=v.full_name or dash),
         t("Phone: {value}", value=v.phone or dash),
-        t("IIN: {value}", value=iin or (mask_iin(v.iin_last4) if v.iin_last4 else dash)),
     ]
-    if v.birth_date:
-        lines.append(t("Date of birth: {value}", value=t.date(v.birth_date)))
+    if iin or masked_iin:
+        lines.append(
+            t("IIN: {value}", value=iin or (mask_iin(v.iin_last4) if v.iin_last4 else dash))
+        )
+        if v.birth_date:
+            lines.append(t("Date of birth: {value}", value=t.date(v.birth_date)))
     lines.append(t("District: {value}", value=v.district.name(t.lang) if v.district else dash))
     address = v.home_address or dash
     if v.has_pin:
         address += " " + t("(location pin saved)")
     lines.append(t("Home address: {value}", value=address))
+    if health:
+        lines += _health_lines(t, v)
+    along = {
+        (True, False): kb.WITH_ASSISTANT,
+        (False, True): kb.WITH_COMPANION,
+        (True, True): kb.WITH_BOTH,
+        (False, False): kb.WITH_NOBODY,
+    }[(v.usual_assistant, v.usual_companion)]
+    lines.append(t("Usually rides along: {value}", value=t(along)))
+    return lines
+
+
+def _health_lines(t: Translator, v: ProfileView) -> list[str]:
+    dash = "—"
+    lines = []
     category = reg.category_label(t, t.lang, v.category, v.district) if v.category else dash
     lines.append(t("Category: {value}", value=category))
     if v.category == reg.CHILD:
@@ -160,13 +193,39 @@ def profile_lines(t: Translator, v: ProfileView, *, iin: str | None = None) -> l
         )
     )
     lines.append(t("Needs: {value}", value=needs_words(t, v.needs)))
-    along = {
-        (True, False): kb.WITH_ASSISTANT,
-        (False, True): kb.WITH_COMPANION,
-        (True, True): kb.WITH_BOTH,
-        (False, False): kb.WITH_NOBODY,
-    }[(v.usual_assistant, v.usual_companion)]
-    lines.append(t("Usually rides along: {value}", value=t(along)))
+    return lines
+
+
+FULL_PROFILE_TITLE = N_("Profile №{number}, for checking against the documents:")
+
+
+def full_profile_lines(t: Translator, p: FullProfile, district: District | None) -> list[str]:
+    """What a dispatcher checks, in their private chat only: the IIN whole, the health fields,
+    and who manages the profile."""
+    view = ProfileView(
+        full_name=p.full_name,
+        phone=p.phone,
+        iin_last4=None,
+        birth_date=p.birth_date,
+        district=district,
+        home_address=p.home_address,
+        has_pin=False,
+        category=p.category,
+        centre_name=p.centre_name,
+        disability_group=p.disability_group,
+        vkk_number=p.vkk_number,
+        vkk_expires_on=p.vkk_expires_on,
+        needs=sorted(p.needs),
+        usual_assistant="assistant" in p.needs,
+        usual_companion=False,
+    )
+    lines = [t(FULL_PROFILE_TITLE, number=p.rider_id), *profile_lines(t, view, iin=p.iin)]
+    for kind, poa_number, poa_until in p.representatives:
+        label = t(reg.RELATIONSHIP_LABELS.get(kind, N_("relative")))
+        if poa_number:
+            until = t.date(poa_until) if poa_until else "—"
+            label += ", " + t("№{number}, valid until: {until}", number=poa_number, until=until)
+        lines.append(t("Representative: {kind}", kind=label))
     return lines
 
 
@@ -192,12 +251,19 @@ async def rider_page(ctx: Context, rider_id: int) -> tuple[str, InlineKeyboardMa
             reason = with_desk_phone(verdict.reason, district.desk_phone)
             lines.append(t("Rides: can't be booked now. {reason}", reason=reason.render(t)))
     lines.append("")
-    lines += profile_lines(t, view_of_rider(rider, district, access.representation))
+    rep = access.representation
+    # What this person may see: the rider everything, a representative by their level.
+    rights = None if access.own else (rep.rights if rep is not None else "")
+    lines += profile_lines(
+        t,
+        view_of_rider(rider, district, access.representation),
+        masked_iin=may(rights, Act.SEE_IIN_MASKED),
+        health=may(rights, Act.SEE_HEALTH),
+    )
     if access.own:
         count = len(await reg.relatives_of(session, rider.id))
         lines.append(t("Linked relatives: {count}", count=count))
     several = len(await reg.riders_of(session, account)) > 1
-    rep = access.representation
     markup = kb.rider_page_keyboard(
         t,
         rider.id,
@@ -205,6 +271,7 @@ async def rider_page(ctx: Context, rider_id: int) -> tuple[str, InlineKeyboardMa
         representation_id=rep.id if rep else None,
         can_delete=access.can_delete,
         several=several,
+        can_invite=may(rights, Act.INVITE),
     )
     return "\n".join(lines), markup
 

@@ -105,7 +105,9 @@ async def register_commands(bot: Bot, i18n: I18n, default_language: str) -> None
 async def prepare(settings: Settings) -> App:
     """Everything before the first update: schema, districts, the app itself."""
     spec = load_districts(settings.districts_file)
-    await upgrade_async(settings.database_url)
+    # The key seals what a migration must not leave in clear (the SQLite key file is read
+    # by the migration itself when DATA_KEY is empty).
+    await upgrade_async(settings.database_url, data_key=settings.data_key.get_secret_value())
     app = create_app(settings)
     try:
         async with transaction(app.sessions) as session:

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     outbox_group_per_minute: int = Field(default=19, ge=1, le=100_000)
     outbox_group_spacing: float = Field(default=3.0, ge=0.0, le=60.0)
     outbox_global_per_second: int = Field(default=28, ge=1, le=100_000)
+    # Messages and presses one person may send in a private chat: a burst, then so many a minute
+    # (`bot.services.throttle`); past that, one "slow down" and silence. Tests raise the burst:
+    # their simulated people answer in milliseconds.
+    throttle_burst: int = Field(default=10, ge=1, le=100_000)
+    throttle_per_minute: int = Field(default=30, ge=1, le=100_000)
 
     @field_validator("bot_token")
     @classmethod

@@ -33,7 +33,7 @@ from bot.forms import Accepts, Form, Question, Replied
 from bot.i18n import LANGUAGES, N_, I18n, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, BOOK, SKIP, main_menu
-from bot.services import booking, dates, day_limit
+from bot.services import booking, dates, day_limit, limits
 from bot.services.booking_rules import weekday_msg
 from bot.services.help import with_desk_phone
 from bot.services.i18n_types import Reason
@@ -1171,6 +1171,15 @@ async def confirm(ctx: Context, data: BookingData, key: str, rider: Rider) -> No
         request_key=key,
         booked_by=ctx.person.id,
     )
+    district = await district_of(ctx, rider)
+    # Book, cancel, book again posts a new card each time: so many new rides a day per rider.
+    too_many = await limits.may_book(
+        ctx.session, rider.id, limits.limits_of(district), now=ctx.now
+    )
+    if too_many is not None:
+        await ctx.fsm.clear()
+        ctx.reply(limits.refusal_text(t, too_many, district.desk_phone), main_menu(t))
+        return
     kind = "rider" if rider.account_id == ctx.person.id else "representative"
     actor = Actor(kind, ctx.person.telegram_id, ctx.person.display_name)
     result = await booking.create_booking(ctx.session, draft, actor, ctx.now, tz=ctx.settings.tz)

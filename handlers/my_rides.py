@@ -19,7 +19,7 @@ from bot.filters import Button
 from bot.i18n import N_, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, MY_RIDES, main_menu
-from bot.services import booking
+from bot.services import booking, limits
 from bot.services.booking_rules import is_late_cancellation, weekday_msg
 from bot.services.dispatch import reason_msgid
 from bot.services.help import voice_reply, with_desk_phone
@@ -223,6 +223,10 @@ async def on_ride_button(query: CallbackQuery, callback_data: RidePress, ctx: Co
             refusal = with_desk_phone(booking.not_cancellable(ride.status), phone)
             ctx.toast(refusal.render(t), alert=True)
             return
+        too_many = await cancel_limit(ctx, ride)
+        if too_many is not None:
+            ctx.toast(too_many, alert=True)
+            return
         await ask_cancel_reason(ctx, ride)
         return
     reverse = callback_data.action == RideAction.RETURN
@@ -258,6 +262,18 @@ OTHER_STAYS = N_("Ride №{number} stays booked: {day} at {time}.")
 OTHER_CANCELLED = N_("Ride №{number} is cancelled too. The dispatcher has been told.")
 OTHER_LEG_HINT = N_("Ride №{number} is still booked. Please press one of the two buttons.")
 LATE = N_("The cancellation was late: less than the district's notice before pickup.")
+
+
+async def cancel_limit(ctx: Context, ride: Ride) -> str | None:
+    """The refusal, when this rider's cancellations in 24 hours reached the district's limit
+    (book, cancel, book again posts a new card each time)."""
+    district = await ctx.session.get(District, ride.district_id)
+    refused = await limits.may_cancel(
+        ctx.session, ride.rider_id, limits.limits_of(district), now=ctx.now
+    )
+    if refused is None:
+        return None
+    return limits.refusal_text(ctx.t, refused, district.desk_phone if district else None)
 
 
 async def desk_phone(ctx: Context, ride: Ride | None) -> str | None:
@@ -316,6 +332,12 @@ async def on_cancel_reason(message: Message, ctx: Context) -> None:
             why.render(t) + "\n" + t(NOT_CANCELLED_YET, number=data.ride_id),
             kb.cancel_reason_keyboard(t),
         )
+        return
+    ride = await ctx.session.get(Ride, data.ride_id)
+    too_many = await cancel_limit(ctx, ride) if ride is not None else None
+    if too_many is not None:
+        await state.clear()
+        ctx.reply(too_many, main_menu(t))
         return
     done = await booking.cancel_ride(ctx.session, ctx.person, data.ride_id, why, ctx.now)
     await state.clear()

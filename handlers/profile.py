@@ -24,6 +24,7 @@ from bot.services import privacy
 from bot.services import registration as reg
 from bot.services.dispatch import split_text
 from bot.services.i18n_types import Reason
+from bot.services.rights import Act, may
 from bot.settings import Settings
 from bot.states.registration import Draft
 from handlers.onboarding import begin as begin_onboarding
@@ -96,9 +97,11 @@ async def edit_menu_pressed(
     if access is None:
         ctx.toast(t(NOT_YOURS), alert=True)
         return
-    fields = list(EDITABLE)
     rep = access.representation
-    if rep is not None and rep.relationship_kind == "attorney":
+    # A representative without the right to change the profile changes only their own contact.
+    may_edit = may(rep.rights if rep is not None else None, Act.EDIT_PROFILE)
+    fields = list(EDITABLE) if may_edit else []
+    if rep is not None and rep.relationship_kind == "attorney" and may_edit:
         fields.append("poa")
     if rep is not None:
         fields.append("contact")
@@ -114,6 +117,12 @@ async def edit_pressed(query: CallbackQuery, callback_data: ProfilePress, ctx: C
     access = await reg.access_to(ctx.session, ctx.person, callback_data.rider)
     if access is None:
         ctx.toast(ctx.t(NOT_YOURS), alert=True)
+        return
+    rep = access.representation
+    if callback_data.field != "contact" and not may(
+        rep.rights if rep is not None else None, Act.EDIT_PROFILE
+    ):
+        ctx.toast(ctx.t(reg.NOT_ALLOWED.msgid), alert=True)
         return
     if not await begin_edit(ctx, access, callback_data.field):
         ctx.toast(ctx.t("This can't be changed here."), alert=True)
@@ -250,7 +259,14 @@ def data_lines(
                 )
             )
         view = view_of_rider(rider, district, None)
-        lines += profile_lines(t, view, iin=record.iin)
+        # The IIN whole only when the service gave it; masked, and the health fields, by level.
+        lines += profile_lines(
+            t,
+            view,
+            iin=record.iin,
+            masked_iin=may(record.rights, Act.SEE_IIN_MASKED),
+            health=may(record.rights, Act.SEE_HEALTH),
+        )
         if rider.home_lat is not None and rider.home_lon is not None:
             lines.append(
                 t(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Literal
 
@@ -29,14 +29,21 @@ from bot.forms import Answer, Form, Question
 from bot.i18n import N_, I18n
 from bot.keyboards import registration as kb
 from bot.keyboards.common import BACK, main_menu
-from bot.profile_view import NEED_ORDER, profile_lines, send_rider_page, view_of_draft
+from bot.profile_view import (
+    NEED_ORDER,
+    ProfileView,
+    profile_lines,
+    send_rider_page,
+    view_of_draft,
+)
+from bot.services import iin_check, limits
 from bot.services import registration as reg
 from bot.services.crypto import DataKey, SealedIin, seal_iin
 from bot.services.eligibility import birth_date_for
-from bot.services.help import with_desk_phone
 from bot.services.i18n_types import Reason
 from bot.services.iin import check_iin, iin_digits
 from bot.services.phone import normalize_phone
+from bot.services.text import strip_hostile
 from bot.states.registration import Draft, Registration, load_draft, save_draft
 from models import District
 
@@ -102,8 +109,10 @@ def _always(_: Draft) -> bool:
 
 
 def words(text: str | None, limit: int) -> str | Problem:
-    """Typed words: trimmed, spaces collapsed, not too long, not only emoji or punctuation."""
-    value = " ".join((text or "").split())
+    """Typed words: control and direction-override characters dropped first (a NUL fails the
+    save on PostgreSQL, an override can spoof a card's line), then trimmed, spaces collapsed,
+    not too long, not only emoji or punctuation."""
+    value = " ".join(strip_hostile(text or "").split())
     if not value:
         return Problem()
     if len(value) > limit:
@@ -397,25 +406,43 @@ async def iin_parse(message: Message, ctx: Context, draft: Draft) -> Parsed:
     checked = check_iin(digits)
     if not checked.valid:
         return problem(IIN_ERRORS[checked.error or "format"])
+    # Every valid IIN is answered alike and never looked up here (that told anyone whether a
+    # person is registered); only the tries are counted. A duplicate shows when it is saved.
+    refused = await iin_check.iin_step(
+        ctx.session, ctx.person, limits.limits_of(None), now=ctx.now
+    )
+    if refused is not None:
+        return Problem(refused)
     sealed = seal_iin(data_key(ctx), digits)
-    if await reg.iin_taken(ctx.session, sealed.lookup_hash, except_rider=draft.rider_id):
-        return Problem(await iin_taken_reason(ctx, draft))
     born = birth_date_for(checked, None, on=ctx.today)
+    # Neither the last digits nor the birth date from the IIN stay in the draft in clear (it
+    # sits in the conversation state for days): both are read from the sealed IIN when needed.
     return draft.model_copy(
         update={
             "iin_encrypted": sealed.encrypted,
             "iin_hash": sealed.lookup_hash,
-            "iin_last4": sealed.last4,
             "needs_birth_date": born is None,
-            "birth_date": born,
+            "birth_date": None,
         }
     )
 
 
-async def iin_taken_reason(ctx: Context, draft: Draft) -> Reason:
-    """ "This IIN is already registered, call your district's dispatcher", with the number."""
-    district = await _district(ctx, draft)
-    return with_desk_phone(reg.IIN_TAKEN, district.desk_phone if district else None)
+def iin_facts(ctx: Context, draft: Draft) -> tuple[str | None, date | None]:
+    """The IIN's last four digits and the birth date (from the IIN's digits, else the one
+    typed), read from the draft's sealed IIN."""
+    if not draft.iin_encrypted:
+        return None, draft.birth_date
+    digits = data_key(ctx).decrypt(draft.iin_encrypted)
+    return digits[-4:], birth_date_for(check_iin(digits), draft.birth_date, on=ctx.today)
+
+
+async def duplicate_answer(ctx: Context, district: District | None, phone: str) -> str:
+    """Saving found the IIN taken: the desk is asked to call; the person hears only that a
+    dispatcher will call (as anyone whose registration needs a call would)."""
+    if district is None:
+        return ctx.t(iin_check.DUPLICATE_ANSWER, district="—", phone=phone)
+    answer = await iin_check.answer_duplicate(ctx.session, ctx.person, district, phone)
+    return answer.render(ctx.t)
 
 
 def birth_hint(ctx: Context, draft: Draft) -> str:
@@ -734,8 +761,13 @@ async def summary_view(ctx: Context, draft: Draft) -> tuple[str, InlineKeyboardM
     """The whole profile, with a "Change" button per part: no ten «Back» to fix the name."""
     t = ctx.t
     district = await _district(ctx, draft)
-    lines = [t("Please check the profile:"), *profile_lines(t, view_of_draft(draft, district))]
+    lines = [t("Please check the profile:"), *profile_lines(t, draft_view(ctx, draft, district))]
     return "\n".join(lines), kb.summary_changes(t, summary_groups(draft))
+
+
+def draft_view(ctx: Context, draft: Draft, district: District | None) -> ProfileView:
+    last4, born = iin_facts(ctx, draft)
+    return replace(view_of_draft(draft, district), iin_last4=last4, birth_date=born)
 
 
 def summary_groups(draft: Draft) -> list[str]:
@@ -923,6 +955,14 @@ def data_key(ctx: Context) -> DataKey:
 
 async def begin_registration(ctx: Context, draft: Draft) -> None:
     """Start a new profile: the person's own, or someone else's (`draft.for_other`)."""
+    if draft.for_other:
+        refused = await limits.may_register_someone(
+            ctx.session, ctx.person, limits.limits_of(None), now=ctx.now
+        )
+        if refused is not None:
+            await ctx.fsm.clear()
+            ctx.reply(refused.render(ctx.t), main_menu(ctx.t))
+            return
     first = neighbour(draft, None, 1)
     assert first is not None
     t = ctx.t
@@ -955,7 +995,6 @@ async def begin_edit(ctx: Context, access: reg.Access, group: str) -> bool:
         rep_phone=rep.contact_phone if rep else None,
         full_name=rider.full_name,
         phone=rider.phone,
-        birth_date=rider.birth_date,
         district_id=rider.district_id,
         home_address=rider.home_address,
         category=rider.category,
@@ -1110,14 +1149,15 @@ def first_missing(draft: Draft) -> Step | None:
     return next((s for s in STEPS if checks.get(s.state.state)), None)
 
 
-def rider_input(draft: Draft) -> reg.RiderInput | None:
+def rider_input(ctx: Context, draft: Draft) -> reg.RiderInput | None:
     """The confirmed draft as the service's input; None if a step's answer is missing."""
+    last4, born = iin_facts(ctx, draft)
     required = (
         draft.full_name,
         draft.phone,
         draft.iin_encrypted,
         draft.iin_hash,
-        draft.iin_last4,
+        last4,
         draft.district_id,
         draft.home_address,
         draft.category,
@@ -1126,13 +1166,13 @@ def rider_input(draft: Draft) -> reg.RiderInput | None:
     if any(value is None for value in required):
         return None
     assert draft.full_name and draft.phone and draft.district_id and draft.home_address
-    assert draft.iin_encrypted and draft.iin_hash and draft.iin_last4
+    assert draft.iin_encrypted and draft.iin_hash and last4
     assert draft.category and draft.vkk_number
     return reg.RiderInput(
         full_name=draft.full_name,
         phone=draft.phone,
-        iin=SealedIin(draft.iin_encrypted, draft.iin_hash, draft.iin_last4),
-        birth_date=draft.birth_date,
+        iin=SealedIin(draft.iin_encrypted, draft.iin_hash, last4),
+        birth_date=born,
         district_id=draft.district_id,
         home_address=draft.home_address,
         home_lat=draft.home_lat,
@@ -1150,7 +1190,7 @@ def rider_input(draft: Draft) -> reg.RiderInput | None:
 
 async def finish_new(ctx: Context, draft: Draft) -> None:
     t, state = ctx.t, ctx.fsm
-    data = rider_input(draft)
+    data = rider_input(ctx, draft)
     if data is None:
         first = neighbour(draft, None, 1)
         assert first is not None
@@ -1169,17 +1209,30 @@ async def finish_new(ctx: Context, draft: Draft) -> None:
         if draft.for_other
         else None
     )
+    district = await ctx.session.get(District, data.district_id)
+    if draft.for_other:
+        # Checked again at the save: the limits of the district chosen, and meanwhile others
+        # may have been registered from this account.
+        refused = await limits.may_register_someone(
+            ctx.session, ctx.person, limits.limits_of(district), now=ctx.now
+        )
+        if refused is not None:
+            await state.clear()
+            ctx.reply(
+                limits.refusal_text(t, refused, district.desk_phone if district else None),
+                main_menu(t),
+            )
+            return
     result = await reg.register_rider(ctx.session, ctx.person, data, relationship, now=ctx.now)
     if result is reg.IIN_TAKEN:
-        taken = await iin_taken_reason(ctx, draft)
-        await go_to(ctx, draft, BY_STATE[Registration.iin.state], taken.render(t))
+        await state.clear()
+        ctx.reply(await duplicate_answer(ctx, district, data.phone), main_menu(t))
         return
     if isinstance(result, Reason):
         await state.clear()
         ctx.reply(result.render(t), main_menu(t))
         return
     await state.clear()
-    district = await ctx.session.get(District, result.district_id)
     ctx.reply(
         t(
             "Thank you! The profile of {name} is sent to the dispatchers of {district} for "
@@ -1191,7 +1244,7 @@ async def finish_new(ctx: Context, draft: Draft) -> None:
     )
 
 
-def changes_of(draft: Draft) -> dict[str, object]:
+def changes_of(ctx: Context, draft: Draft) -> dict[str, object]:
     """The rider columns one edited part of the profile sets."""
     group = draft.edit_group
     if group == "name":
@@ -1199,10 +1252,11 @@ def changes_of(draft: Draft) -> dict[str, object]:
     if group == "phone":
         return {"phone": draft.phone}
     if group == "iin":
-        if not (draft.iin_encrypted and draft.iin_hash and draft.iin_last4):
+        last4, born = iin_facts(ctx, draft)
+        if not (draft.iin_encrypted and draft.iin_hash and last4):
             return {}
-        sealed = SealedIin(draft.iin_encrypted, draft.iin_hash, draft.iin_last4)
-        return {"iin": sealed, "birth_date": draft.birth_date}
+        sealed = SealedIin(draft.iin_encrypted, draft.iin_hash, last4)
+        return {"iin": sealed, "birth_date": born}
     if group == "district":
         return {"district_id": draft.district_id}
     if group == "address":
@@ -1228,6 +1282,27 @@ def changes_of(draft: Draft) -> dict[str, object]:
     return {}
 
 
+def resubmits(access: reg.Access, draft: Draft, changes: dict[str, object]) -> bool:
+    """Would saving this edit send the profile to the dispatchers again?"""
+    rider, rep = access.rider, access.representation
+    if draft.edit_group == "poa":
+        return rep is not None and (
+            rep.poa_number != draft.poa_number or rep.poa_expires_on != draft.poa_expires_on
+        )
+    really = {
+        name
+        for name, value in changes.items()
+        if (
+            value.lookup_hash != rider.iin_hash
+            if isinstance(value, SealedIin)
+            else name != "needs" and getattr(rider, name, None) != value
+        )
+    }
+    return bool(really & reg.REVERIFY_FIELDS) or (
+        bool(changes) and rider.verification == "rejected"
+    )
+
+
 async def finish_edit(ctx: Context, draft: Draft) -> None:
     t, state, account = ctx.t, ctx.fsm, ctx.person
     access = await reg.access_to(ctx.session, account, draft.rider_id or 0)
@@ -1235,6 +1310,20 @@ async def finish_edit(ctx: Context, draft: Draft) -> None:
         await state.clear()
         ctx.reply(t(reg.NOT_ALLOWED.msgid), main_menu(t))
         return
+    changes = changes_of(ctx, draft) if draft.edit_group not in ("poa", "contact") else {}
+    district = await ctx.session.get(District, access.rider.district_id)
+    if resubmits(access, draft, changes):
+        # Each resubmission costs the desk a card: so many a day per profile.
+        refused = await limits.may_resubmit(
+            ctx.session, access.rider, limits.limits_of(district), now=ctx.now
+        )
+        if refused is not None:
+            await state.clear()
+            ctx.reply(
+                limits.refusal_text(t, refused, district.desk_phone if district else None),
+                main_menu(t),
+            )
+            return
     if draft.edit_group == "poa":
         result: reg.Update | Reason = await reg.update_representation(
             ctx.session, access, draft.poa_number, draft.poa_expires_on, by=account, now=ctx.now
@@ -1245,17 +1334,20 @@ async def finish_edit(ctx: Context, draft: Draft) -> None:
         )
     else:
         result = await reg.update_rider(
-            ctx.session, access.rider, changes_of(draft), by=account, now=ctx.now
+            ctx.session, access.rider, changes, by=account, now=ctx.now
         )
+    if result is reg.IIN_TAKEN:
+        await state.clear()
+        phone = draft.phone or access.rider.phone
+        ctx.reply(await duplicate_answer(ctx, district, phone), main_menu(t))
+        return
+    if result is reg.NOT_ALLOWED:
+        await state.clear()
+        ctx.reply(reg.NOT_ALLOWED.render(t), main_menu(t))
+        return
     if isinstance(result, Reason):
-        step = (
-            BY_STATE[Registration.iin.state]
-            if result is reg.IIN_TAKEN
-            else neighbour(draft, None, 1)
-        )
+        step = neighbour(draft, None, 1)
         assert step is not None
-        if result is reg.IIN_TAKEN:
-            result = await iin_taken_reason(ctx, draft)
         await go_to(ctx, draft, step, result.render(t))
         return
     await state.clear()

@@ -20,6 +20,7 @@ from bot.keyboards.common import main_menu
 from bot.profile_view import NOT_YOURS
 from bot.services import registration as reg
 from bot.services.i18n_types import Reason
+from bot.services.rights import RIGHTS_LABELS, Act, Rights, may, parse_rights
 from models import Account, Representation, Rider
 
 router = Router(name=__name__)
@@ -32,18 +33,29 @@ ONLY_OWN = N_(
 )
 
 
-async def send_invite(ctx: Context, rider: Rider) -> None:
-    """A new one-time link for the rider's relative, and until when it works."""
+INVITE_LEVEL = N_("What may the relative you invite do?")
+INVITE_SENT = N_(
+    "Send this link to your relative. When they open it and accept, they will be able to: "
+    "{rights}. The link works once, until {until}."
+)
+INVITE_OFFER = N_(
+    "{name} invites you to link to their rider profile as a relative. You will be able to: "
+    "{rights}. Accept?"
+)
+
+
+def ask_invite_level(ctx: Context, rider: Rider) -> None:
+    """The rider chooses what the relative will be able to do before a link is made."""
+    ctx.reply(ctx.t(INVITE_LEVEL), kb.invite_level_keyboard(ctx.t, rider.id))
+
+
+async def send_invite(ctx: Context, rider: Rider, level: Rights) -> None:
+    """A new one-time link for the rider's relative, what it allows, and until when it works."""
     t = ctx.t
-    invite = await reg.create_invite(ctx.session, rider, ctx.person, now=ctx.now)
+    invite = await reg.create_invite(ctx.session, rider, ctx.person, rights=level, now=ctx.now)
     until = invite.expires_at.astimezone(ctx.settings.tz).strftime("%d.%m.%Y %H:%M")
-    ctx.reply(
-        t(
-            "Send this link to your relative. When they open it and accept, they can book rides "
-            "for you and will get your ride messages. The link works once, until {until}.",
-            until=until,
-        )
-    )
+    rights = t(RIGHTS_LABELS[parse_rights(invite.rights)])
+    ctx.reply(t(INVITE_SENT, rights=rights, until=until))
     ctx.reply_start_link(f"{reg.INVITE_PREFIX}{invite.code}")
 
 
@@ -54,16 +66,23 @@ async def invite_command(message: Message, ctx: Context) -> None:
     if rider is None:
         ctx.reply(ctx.t(ONLY_OWN), main_menu(ctx.t))
         return
-    await send_invite(ctx, rider)
+    ask_invite_level(ctx, rider)
 
 
 @router.callback_query(ProfilePress.filter(F.action == ProfileAction.INVITE))
 async def invite_pressed(query: CallbackQuery, callback_data: ProfilePress, ctx: Context) -> None:
     access = await reg.access_to(ctx.session, ctx.person, callback_data.rider)
-    if access is None or not access.own:
+    if access is None:
         ctx.toast(ctx.t(NOT_YOURS), alert=True)
         return
-    await send_invite(ctx, access.rider)
+    # The rider, or someone the rider gave the whole profile to, may invite.
+    if not may(await reg.rights_of(ctx.session, access.rider, ctx.person), Act.INVITE):
+        ctx.toast(ctx.t(reg.NOT_ALLOWED.msgid), alert=True)
+        return
+    if not callback_data.field:
+        ask_invite_level(ctx, access.rider)
+        return
+    await send_invite(ctx, access.rider, parse_rights(callback_data.field))
 
 
 # -- opening an invite ----------------------------------------------------------------------------
@@ -76,14 +95,10 @@ async def show_invite(ctx: Context, code: str) -> None:
     if isinstance(found, Reason):
         ctx.reply(found.render(t), main_menu(t))
         return
-    _, rider = found
+    invite, rider = found
+    rights = t(RIGHTS_LABELS[parse_rights(invite.rights)])
     ctx.reply(
-        t(
-            "{name} invites you to link to their rider profile as a relative. You will be able "
-            "to book rides for them and will get their ride messages. Accept?",
-            name=rider.full_name,
-        ),
-        kb.invite_answer_keyboard(t, code),
+        t(INVITE_OFFER, name=rider.full_name, rights=rights), kb.invite_answer_keyboard(t, code)
     )
 
 

@@ -18,6 +18,8 @@ from bot.keyboards.common import BACK, SKIP, main_menu, step_keyboard
 from bot.keyboards.dispatch import rating_keyboard
 from bot.services import registration as reg
 from bot.services import rides
+from bot.services.feedback import save_rating_comment
+from bot.services.i18n_types import Reason
 from bot.services.outbox import enqueue_card
 from bot.services.ride_labels import status_label
 from bot.services.rides import Action, Actor
@@ -37,6 +39,9 @@ ASK_COMMENT = N_(
 )
 BAD_COMMENT = N_("Please type your comment in words, up to 300 characters, or press «Skip».")
 RATE_AGAIN = N_("Please rate ride №{number}: 1 is very bad, 5 is excellent.")
+ALREADY_RATED = N_("Ride №{number} is already rated: {stars} of 5.")
+# Conversation data (with no step) after «Back» at the comment: that ride may be rated again.
+RERATE = "rerate"
 
 
 async def relation(ctx: Context, ride: Ride) -> str | None:
@@ -90,6 +95,11 @@ async def rated(query: CallbackQuery, callback_data: Rating, ctx: Context) -> No
     ):
         ctx.toast(t(NOT_YOURS), alert=True)
         return
+    if ride.rating is not None and (await state.get_data()).get(RERATE) != ride.id:
+        # An old rating button (or a second tap) does not change a rating already given.
+        drop_buttons(ctx, query)
+        ctx.toast(t(ALREADY_RATED, number=ride.number, stars=ride.rating), alert=True)
+        return
     ride.rating = callback_data.stars
     await refresh_card(ctx, ride)
     drop_buttons(ctx, query)
@@ -138,6 +148,7 @@ async def comment_back(message: Message, ctx: Context) -> None:
     await ctx.fsm.clear()
     ctx.reply(t("Main menu."), main_menu(t))
     if ride is not None:
+        await ctx.fsm.set_data({RERATE: ride.id})
         ctx.reply(t(RATE_AGAIN, number=ride.number), rating_keyboard(t, {"ride_id": ride.id}))
 
 
@@ -150,8 +161,17 @@ async def comment_given(message: Message, ctx: Context) -> None:
         ctx.reply(t(BAD_COMMENT), step_keyboard(t, skip=True))
         return
     ride = await feedback_ride(ctx)
+    if ride is None:
+        await ctx.fsm.clear()
+        ctx.reply(t("Thank you for the rating!"), main_menu(t))
+        return
+    # Whoever types is checked again: someone unlinked since the rating puts nothing on the card.
+    saved = await save_rating_comment(ctx.session, ctx.person, ride.id, message.text)
+    if isinstance(saved, Reason) and saved is not reg.NOT_ALLOWED:
+        ctx.reply(t(BAD_COMMENT), step_keyboard(t, skip=True))
+        return
     await ctx.fsm.clear()
-    if ride is not None:
-        ride.rating_comment = text
-        await refresh_card(ctx, ride)
+    if saved is reg.NOT_ALLOWED:
+        ctx.reply(reg.NOT_ALLOWED.render(t), main_menu(t))
+        return
     ctx.reply(t("Thank you! The dispatchers will see your comment."), main_menu(t))

@@ -33,10 +33,13 @@ from bot.keyboards.common import (
     main_menu,
     resume_keyboard,
 )
-from bot.keyboards.registration import read_again_keyboard
+from bot.keyboards.registration import FULL_PROFILE_PREFIX, read_again_keyboard
+from bot.profile_view import full_profile_lines
+from bot.services import full_profile
 from bot.services import help as help_texts
 from bot.services import registration as reg
 from bot.services.booking import rules_of
+from bot.services.i18n_types import Reason
 from bot.services.language_choice import language_named
 from bot.states.booking import Booking, BookingData, load_booking
 from bot.states.registration import Draft, Invitation, Onboarding, Registration, load_draft
@@ -45,6 +48,7 @@ from handlers import registration as registration_steps
 from handlers.my_rides import ride_stands
 from handlers.onboarding import ask_role
 from handlers.onboarding import begin as begin_onboarding
+from handlers.registration import data_key
 from handlers.representatives import show_invite
 from models import District
 
@@ -61,6 +65,9 @@ async def start_with_link(message: Message, command: CommandObject, ctx: Context
     conversation meanwhile.
     """
     args = command.args or ""
+    if args.startswith(FULL_PROFILE_PREFIX):
+        await open_full_profile(ctx, args.removeprefix(FULL_PROFILE_PREFIX))
+        return
     if not args.startswith(reg.INVITE_PREFIX):
         await start(message, ctx)
         return
@@ -135,6 +142,26 @@ async def start_over(message: Message, ctx: Context) -> None:
     await registration_steps.begin_registration(
         ctx, Draft(for_other=draft.for_other, telegram_name=name)
     )
+
+
+async def open_full_profile(ctx: Context, check: str) -> None:
+    """A dispatcher opened «Open the profile» on a check's card: the whole profile here, in
+    their private chat, never in the group; the service checks the district and audits it."""
+    await ctx.fsm.clear()
+    if not check.isdigit() or len(check) > 12:
+        ctx.reply(ctx.t(full_profile.PROFILE_GONE.msgid))
+        return
+    found = await full_profile.open_full_profile(
+        ctx.session,
+        data_key(ctx),
+        dispatcher_telegram_id=ctx.person.telegram_id,
+        verification_id=int(check),
+    )
+    if isinstance(found, Reason):
+        ctx.reply(found.render(ctx.t))
+        return
+    district = await ctx.session.get(District, found.district_id)
+    ctx.reply("\n".join(full_profile_lines(ctx.t, found, district)))
 
 
 @router.message(CommandStart())

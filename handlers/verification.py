@@ -21,6 +21,7 @@ from bot.services import dispatch
 from bot.services import registration as reg
 from bot.services.outbox import enqueue_card
 from bot.services.people import rider_circle
+from bot.services.text import strip_hostile
 from bot.states.registration import VerificationReason
 from models import District, Rider, Verification
 
@@ -47,6 +48,7 @@ TYPE_REASON = N_(
 )
 TYPE_REASON_REPLY = N_("Reply to this card with the reason for rejecting, in words.")
 BAD_REASON = N_("Please write the reason in words, up to 300 characters.")
+STALE = N_("This button is out of date.")
 STATUS_WORDS = {
     "approved": N_("approved"),
     "rejected": N_("rejected"),
@@ -107,6 +109,9 @@ async def card_pressed(
         ctx.toast(_closed(t, verification), alert=True)
         return
     card = query.message if isinstance(query.message, Message) else None
+    if verification.card_message_id is None and card is not None and _just_posted(card, district):
+        # The sender posted this card and has not recorded it yet: it is the check's card.
+        verification.card_chat_id, verification.card_message_id = card.chat.id, card.message_id
     action = callback_data.action
     if action is VerifyAction.REJECT:
         ctx.edit_markup(card, kb.reject_reasons_keyboard(t, verification.id))
@@ -126,7 +131,7 @@ async def card_pressed(
         ctx.toast(t(TYPE_REASON if group_messages_seen else TYPE_REASON_REPLY), alert=True)
         return
     if action is VerifyAction.REASON and callback_data.arg not in reg.REJECT_REASONS:
-        ctx.toast(t(N_("This button is out of date.")), alert=True)
+        ctx.toast(t(STALE), alert=True)
         return
     approve = action is VerifyAction.APPROVE
     decision = await reg.decide(
@@ -136,13 +141,30 @@ async def card_pressed(
         actor_id=user.id,
         actor_name=await _decider_name(ctx, district.id, user),
         reason=None if approve else reg.reason_code(callback_data.arg),
+        # Counts only from this check's own card in its own chat (a forged press elsewhere
+        # changes nothing).
+        chat_id=card.chat.id if card is not None else None,
+        message_id=card.message_id if card is not None else 0,
     )
+    if decision.wrong_card:
+        ctx.toast(t(STALE), alert=True)
+        return
     if not decision.ok:
         assert decision.verification is not None
         ctx.toast(_closed(t, decision.verification), alert=True)
         return
     await state.clear()
     ctx.toast(t(await who_was_told(ctx, decision.rider, approve=approve)))
+
+
+def _just_posted(message: Message, district: District) -> bool:
+    """A message of the bot's own in the district's chat (and topic)."""
+    return (
+        message.chat.id == district.chat_id
+        and message.from_user is not None
+        and message.from_user.is_bot
+        and (district.topic_id is None or message.message_thread_id == district.topic_id)
+    )
 
 
 async def who_was_told(ctx: Context, rider: Rider | None, *, approve: bool) -> str:
@@ -185,7 +207,7 @@ async def typed_reason(message: Message, ctx: Context) -> None:
         await state.clear()
         ctx.reply_to(message.message_id, t(NOT_A_DISPATCHER))
         return
-    text = " ".join((message.text or "").split())
+    text = " ".join(strip_hostile(message.text or "").split())
     if not text or len(text) > MAX_REASON or not any(ch.isalnum() for ch in text):
         ctx.reply_to(message.message_id, t(BAD_REASON))
         return
@@ -196,7 +218,13 @@ async def typed_reason(message: Message, ctx: Context) -> None:
         actor_id=user.id,
         actor_name=await _decider_name(ctx, district.id, user),
         reason=text,
+        # The card where "another reason" was pressed, in this chat.
+        chat_id=message.chat.id,
+        message_id=data.card_message_id,
     )
     await state.clear()
+    if decision.wrong_card:
+        ctx.reply_to(message.message_id, t(STALE))
+        return
     if not decision.ok and decision.verification is not None:
         ctx.reply_to(message.message_id, _closed(t, decision.verification))

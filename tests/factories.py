@@ -639,6 +639,8 @@ QUICK_PACING: dict[str, float | int] = {
     "outbox_private_interval": 0.05,
     "outbox_group_spacing": 0.1,
     "outbox_group_per_minute": 1000,
+    # Simulated people answer in milliseconds: the storm test sets the real burst itself.
+    "throttle_burst": 100_000,
 }
 
 

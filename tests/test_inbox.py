@@ -189,6 +189,8 @@ async def test_an_update_is_applied_once_and_its_contents_dropped(inbox: Inbox) 
     async with inbox.sessions() as session:
         row = await session.get(InboundUpdate, 1)
         assert row is not None and row.status == "done" and row.payload is None
+        # The order key held the person's Telegram id: a done update keeps none.
+        assert row.order_key == ""
 
 
 async def test_a_redelivered_update_is_applied_once(inbox: Inbox) -> None:
@@ -250,6 +252,7 @@ async def test_after_the_last_attempt_the_person_is_told_in_their_language(
     async with inbox.sessions() as session:
         row = await session.get(InboundUpdate, 5)
         assert row is not None and row.status == "failed" and row.payload is None
+        assert row.order_key == ""
         (sorry,) = await session.scalars(select(OutboxMessage))
     # Their chosen language (Russian) wins over Telegram's (Kazakh): rendered at send time.
     assert sorry.chat_id == 7005 and sorry.account_id is not None

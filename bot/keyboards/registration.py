@@ -25,9 +25,11 @@ from bot.callbacks.registration import (
     VerifyAction,
     VerifyPress,
 )
+from bot.context import START_LINK_URL
 from bot.i18n import N_, Translator
 from bot.keyboards.common import BACK, CANCEL, step_keyboard
 from bot.services.registration import NEED_LABELS, REJECT_REASONS
+from bot.services.rights import RIGHTS_LABELS, Rights
 
 AGREE = N_("I agree")
 # Consent and "who will ride" in one tap: the same agreement, one question fewer.
@@ -199,6 +201,19 @@ def profiles_keyboard(
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def invite_level_keyboard(t: Translator, rider_id: int) -> InlineKeyboardMarkup:
+    """What the invited relative may do: the rider's choice, one button per level."""
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            _button(
+                t(RIGHTS_LABELS[level]),
+                ProfilePress(action=ProfileAction.INVITE, rider=rider_id, field=level.value),
+            )
+            for level in (Rights.RIDES, Rights.FULL)
+        ]
+    )
+
+
 def rider_page_keyboard(
     t: Translator,
     rider_id: int,
@@ -207,19 +222,21 @@ def rider_page_keyboard(
     representation_id: int | None,
     can_delete: bool,
     several: bool,
+    can_invite: bool | None = None,
 ) -> InlineKeyboardMarkup:
     rows = [
         _button(
             t(N_("Edit the profile")), ProfilePress(action=ProfileAction.EDIT_MENU, rider=rider_id)
         )
     ]
-    if own:
+    if own if can_invite is None else can_invite:
         rows.append(
             _button(
                 t(N_("Invite a relative")),
                 ProfilePress(action=ProfileAction.INVITE, rider=rider_id),
             )
         )
+    if own:
         rows.append(
             _button(
                 t(N_("Linked relatives")),
@@ -343,9 +360,20 @@ def _verify(
     return [InlineKeyboardButton(text=text, callback_data=data.pack())]
 
 
+OPEN_PROFILE = N_("Open the profile")
+FULL_PROFILE_PREFIX = "chk_"
+
+
 def verification_keyboard(t: Translator, vid: int) -> InlineKeyboardMarkup:
+    """Approve, reject, and the full profile in a private chat with the bot (a group button
+    can't open one: the sender writes the bot's link, see `START_LINK_URL`)."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=t(OPEN_PROFILE), url=f"{START_LINK_URL}{FULL_PROFILE_PREFIX}{vid}"
+                )
+            ],
             _verify(t(APPROVE), vid, VerifyAction.APPROVE),
             _verify(t(REJECT), vid, VerifyAction.REJECT),
         ]

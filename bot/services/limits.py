@@ -21,7 +21,8 @@ from typing import Final
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.services.i18n_types import N_, Reason
+from bot.services.help import format_phone
+from bot.services.i18n_types import N_, Reason, Translate
 from models import Account, AuditLog, District, Ride, RideEvent, Rider, Verification, utcnow
 
 WINDOW: Final = timedelta(hours=24)
@@ -89,6 +90,18 @@ TOO_MANY_IIN_TRIES: Final = N_(
     "Too many IINs were typed from this account in the last 24 hours. Please try again "
     "tomorrow, or call the dispatcher."
 )
+
+
+DESK_PHONE: Final = N_("The dispatcher's phone: {phone}.")
+
+
+def refusal_text(t: Translate, reason: Reason, phone: str | None) -> str:
+    """A limit's answer as the person reads it, with the desk's number when there is one
+    (each answer ends by saying to call the dispatcher)."""
+    text = reason.render(t)
+    if not phone:
+        return text
+    return text + "\n" + t(DESK_PHONE, phone=format_phone(phone))
 
 
 async def may_register_someone(

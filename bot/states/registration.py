@@ -77,8 +77,10 @@ class Draft(BaseModel):
     phone: str | None = None
     iin_encrypted: str | None = None
     iin_hash: str | None = None
-    iin_last4: str | None = None
-    # The IIN's date digits don't make a plausible birth date: the person is asked for it.
+    # Nothing from which the IIN follows is kept here in clear (a draft waits up to 7 days):
+    # the last digits and the IIN's birth date are read from the sealed IIN when needed.
+    # The IIN's date digits don't make a plausible birth date: the person is asked for it,
+    # and only that typed date is kept.
     needs_birth_date: bool = False
     birth_date: date | None = None
     district_id: str | None = None

@@ -19,6 +19,8 @@ from bot.keyboards import registration as kb
 from bot.keyboards.common import BACK
 from bot.services import registration as reg
 from bot.services.consent_text import consent_full
+from bot.services.rights import RIGHTS_LABELS, Rights
+from handlers.representatives import INVITE_LEVEL, INVITE_OFFER
 from handlers.verification import BAD_REASON
 from models import Account, Consent, Invite, Representation, Rider, Verification
 from tests.factories import (
@@ -73,7 +75,8 @@ async def test_a_rider_registers_and_a_dispatcher_approves(bot, lang: str) -> No
     assert iin[-4:] not in card.text and "123/45" not in card.text
     assert desk(reg.NEED_LABELS["wheelchair"]) not in card.text
     assert desk(reg.CATEGORY_LABELS["group1_mobility"]) not in card.text
-    assert card.button_texts == [desk(kb.APPROVE), desk(kb.REJECT)]
+    # The full profile opens in a private chat with the bot (issue 12): a link, then the decision.
+    assert card.button_texts == [desk(kb.OPEN_PROFILE), desk(kb.APPROVE), desk(kb.REJECT)]
 
     dispatcher = bot.dispatcher(district_id, 0)
     answer = await dispatcher.press(desk(kb.APPROVE), message=card).answer()
@@ -240,7 +243,11 @@ async def test_only_the_districts_dispatchers_can_decide(bot) -> None:
     await bot.settle()
     assert (await one(bot, Verification, Verification.id == verification.id)).status == "pending"
     assert (await one(bot, Rider, Rider.id == rider_id)).verification == "pending"
-    assert card_of(bot, group, verification.id, ru).button_texts == [ru(kb.APPROVE), ru(kb.REJECT)]
+    assert card_of(bot, group, verification.id, ru).button_texts == [
+        ru(kb.OPEN_PROFILE),
+        ru(kb.APPROVE),
+        ru(kb.REJECT),
+    ]
 
     # A dispatcher rejects with a reason of her own, typed as a reply to the card.
     aigul = bot.dispatcher("taldykorgan", 0)
@@ -273,6 +280,9 @@ async def test_a_rider_invites_a_relative_who_then_gets_the_riders_messages(bot)
     rider_id = await registered(bot, 7301, "kk", "Бибігүл Әбенова", IIN_KK)
     rider = person(bot, 7301, "kk", "Бибігүл")
     rider.user.send_text("/invite")
+    # The rider chooses what the relative may do (issue 12): rides only.
+    await rider.sees(INVITE_LEVEL)
+    rider.user.press(rider.t(RIGHTS_LABELS[Rights.RIDES]))
     link_message = await rider.user.wait_for("https://t.me/")
     found = re.search(r"https://t\.me/(\w+)\?start=inv_([A-Za-z0-9_-]+)", link_message.text)
     assert found is not None and found.group(1) == "invataxi_test_bot"
@@ -288,9 +298,9 @@ async def test_a_rider_invites_a_relative_who_then_gets_the_riders_messages(bot)
     await daughter.user.wait_for(daughter.t(reg.CONSENT_TEXT, version="", retention="")[:30])
     daughter.tap(kb.AGREE)
     offer = await daughter.sees(
-        "{name} invites you to link to their rider profile as a relative. You will be able to "
-        "book rides for them and will get their ride messages. Accept?",
+        INVITE_OFFER,
         name="Бибігүл Әбенова",
+        rights=daughter.t(RIGHTS_LABELS[Rights.RIDES]),
     )
     daughter.user.press(daughter.t("Accept the invitation"), message=offer)
     await daughter.sees(
