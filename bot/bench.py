@@ -1451,7 +1451,6 @@ async def seed_report_database(url: str, months: list[tuple[date, int]]) -> None
                         "phone": "+77011234567",
                         "iin_encrypted": "sealed",
                         "iin_hash": f"bench-{n}",
-                        "iin_last4": "0000",
                         "home_address": "ул. Абая, 1",
                         "category": ("group1_mobility", "elderly")[n % 2],
                         "vkk_number": f"{n}/24",
