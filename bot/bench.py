@@ -1071,6 +1071,10 @@ def bench_settings(database_url: str, workdir: Path, districts: int) -> Any:
         data_key="bench-data-key-0123456789abcdef0123456789abcdef",
         default_language="kk",
         sweep_interval_seconds=3600,
+        # The simulated people act faster than any person: the storm guard would answer them
+        # "slow down" instead of the step being measured.
+        throttle_burst=100_000,
+        throttle_per_minute=100_000,
     )
 
 

@@ -50,7 +50,6 @@ router.callback_query.filter(F.message.chat.type == "private")
 # The next bookable days offered as buttons by name; the calendar only on request (a screen
 # reader reads a calendar as 42 buttons, 28 of them «·»).
 QUICK_DATES = 5
-NOT_TEXT = N_("I can read only typed text at this step.")
 PICK_BUTTON = N_("Please choose one of the buttons below.")
 DATE_FORMAT = N_("Please type the date as day.month, for example: {example}.")
 TIME_FORMAT = N_("Please type the time as hours:minutes, for example: 09:30.")
@@ -97,7 +96,6 @@ def said(ctx: Context, reason: Reason, district: District | None) -> str:
 
 # -- steps --------------------------------------------------------------------------------------
 
-Answered = Replied
 Parsed = BookingData | Reason | Replied | None
 """A parser returns the updated draft, a Reason (bad input, say why), Replied (it answered
 itself, with buttons of its own), or None (show the hint)."""
@@ -370,7 +368,7 @@ async def parse_date(message: Message, ctx: Context, data: BookingData, rider: R
         days = booking.bookable_days(rider, district, ctx.now, ctx.settings.tz)
         if days:
             show_calendar(ctx, days)
-            return Answered()
+            return Replied()
         return with_desk_phone(NO_DATES, district.desk_phone)
     one_way = one_way_day(ctx, text)
     if one_way is not None:
@@ -381,7 +379,7 @@ async def parse_date(message: Message, ctx: Context, data: BookingData, rider: R
     result = await with_day(ctx, data, rider, day)
     if isinstance(result, DayFull):
         ctx.reply(result.text, kb.date_keyboard(ctx.t, result.options, back=True))
-        return Answered()
+        return Replied()
     return result
 
 
@@ -532,7 +530,7 @@ async def parse_return(message: Message, ctx: Context, data: BookingData, rider:
             if options[-1].startswith(ctx.t(ONE_WAY_ON, day="")):
                 options.pop()
             ctx.reply(room.text, kb.date_keyboard(ctx.t, options, back=True))
-            return Answered()
+            return Replied()
         return data.model_copy(update={"want_return": True, "return_time": None})
     other = dates.parse_day(message.text or "", ctx.today)
     if other is not None and (message.text or "").strip() == quick_label(ctx, other):
@@ -542,7 +540,7 @@ async def parse_return(message: Message, ctx: Context, data: BookingData, rider:
         )
         if isinstance(moved, DayFull):
             ctx.reply(moved.text, kb.date_keyboard(ctx.t, moved.options, back=True))
-            return Answered()
+            return Replied()
         return moved
     if chosen(ctx.i18n, message.text, kb.RETURN_NO):
         return data.model_copy(update={"want_return": False, "return_time": None})
@@ -560,7 +558,7 @@ async def parse_return(message: Message, ctx: Context, data: BookingData, rider:
             if options[-1].startswith(ctx.t(ONE_WAY_ON, day="")):
                 options.pop()
             ctx.reply(room.text, kb.date_keyboard(ctx.t, options, back=True))
-            return Answered()
+            return Replied()
         return data.model_copy(update={"want_return": True, "return_time": at})
     return None
 

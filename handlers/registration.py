@@ -57,7 +57,6 @@ DATE_RE = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{4})\s*$")
 NAME_RE = re.compile(r"^[^\W\d_]+(?:[ \-'’.][^\W\d_]*)*$")
 EXAMPLE_IIN = "900101300017"
 
-NOT_TEXT = N_("I can read only typed text at this step.")
 TOO_LONG = N_("This is too long: please keep it under {limit} characters.")
 NO_WORDS = N_("Please use letters and digits, not only symbols or emoji.")
 PICK_BUTTON = N_("Please choose one of the buttons below.")

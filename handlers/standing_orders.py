@@ -28,7 +28,7 @@ from bot.callbacks.standing_orders import (
 from bot.cards.standing_order import weekdays_text
 from bot.context import Context
 from bot.filters import Button
-from bot.forms import Answer, Form, Question, Replied
+from bot.forms import NOT_TEXT, Answer, Form, Question, Replied
 from bot.i18n import LANGUAGES, N_, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, REGULAR, SKIP, main_menu, step_keyboard
@@ -47,7 +47,6 @@ from bot.states.standing_orders import (
     save_order,
 )
 from handlers.booking import (
-    NOT_TEXT,
     PICK_BUTTON,
     chosen,
     day_text,
