@@ -208,6 +208,15 @@ async def test_registering_others_stops_at_the_pending_limit(
         await fast.feed(fast.press(user, ProfilePress(action=ProfileAction.REGISTER_OTHER).pack()))
         said = await fast.said(user)
         assert said[-1].text == t(limits.TOO_MANY_PENDING, limit=2)
+        # The flood stops at two profile checks in the desk's queue: a genuine ride card queued
+        # now waits behind those two (seconds at the group's pace), not behind dozens.
+        async with fast.app.sessions() as session:
+            checks = await session.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.kind == "verification_card")
+            )
+        assert checks == 2
 
 
 # -- rides: bookings and cancellations a day, an old rating button, a comment after unlinking ---
@@ -521,3 +530,32 @@ async def test_a_profile_resubmitted_too_often_today_is_not_sent_again(
         async with fast.app.sessions() as session:
             stored = await session.get(Rider, rider_id)
             assert stored is not None and stored.full_name == "Анна Иванова"
+
+
+async def test_an_edit_to_an_iin_already_registered_reveals_nothing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Changing one's IIN to someone else's: the same answer as for any check, the desk asked
+    to call, and the profile keeps its own IIN."""
+    async with fast_bot(sqlite_url, tmp_path) as fast:
+        user = 6631
+        async with fast.app.sessions() as session:
+            other = await account(session, 6630)
+            await register(session, other, rider_input(OTHER_IIN))
+            me = await account(session, user)
+            mine = await register(session, me, rider_input(IIN))
+            await session.commit()
+            rider_id, hash_before = mine.id, mine.iin_hash
+        await fast.feed(
+            fast.press(
+                user, ProfilePress(action=ProfileAction.EDIT, rider=rider_id, field="iin").pack()
+            )
+        )
+        said = await step(fast, user, OTHER_IIN)
+        answer = " ".join(s.text or "" for s in said[-2:])
+        assert "зарегистрирован" not in answer and OTHER_IIN not in answer
+        desk = [s.text or "" for s in await fast.said(GROUP)]
+        assert any("профиль с таким же ИИН уже есть" in d for d in desk)
+        async with fast.app.sessions() as session:
+            kept = await session.get(Rider, rider_id)
+            assert kept is not None and kept.iin_hash == hash_before
