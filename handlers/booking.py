@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from typing import TypeVar
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message
 from babel.dates import format_date
+from pydantic import BaseModel
 
 from bot.callbacks.booking import (
     CalendarAction,
@@ -633,7 +635,14 @@ async def ask_party(ctx: Context, data: BookingData, rider: Rider) -> None:
     )
 
 
-async def parse_party(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
+# The trip's own answers, shared with the standing-order conversation, whose draft has the same
+# fields (assistant, companions, wheelchair, comment).
+TripDraft = TypeVar("TripDraft", bound=BaseModel)
+
+
+async def parse_party(
+    message: Message, ctx: Context, data: TripDraft, rider: Rider
+) -> TripDraft | None:
     text = (message.text or "").strip()
     for assistant, companions in party_options(await district_of(ctx, rider), rider):
         texts = {
@@ -659,8 +668,8 @@ async def ask_wheelchair(ctx: Context, data: BookingData, rider: Rider) -> None:
 
 
 async def parse_wheelchair(
-    message: Message, ctx: Context, data: BookingData, rider: Rider
-) -> Parsed:
+    message: Message, ctx: Context, data: TripDraft, rider: Rider
+) -> TripDraft | None:
     if chosen(ctx.i18n, message.text, kb.WHEELCHAIR_YES):
         return data.model_copy(update={"wheelchair": True})
     if chosen(ctx.i18n, message.text, kb.WHEELCHAIR_NO):
@@ -671,7 +680,7 @@ async def parse_wheelchair(
 # comment
 
 
-async def ask_comment(ctx: Context, data: BookingData, rider: Rider) -> None:
+async def ask_comment(ctx: Context, data: BaseModel, rider: Rider) -> None:
     ctx.reply(
         ctx.t(
             "Anything the dispatcher or driver should know? For example: entrance 2, 5th floor, "
@@ -682,7 +691,9 @@ async def ask_comment(ctx: Context, data: BookingData, rider: Rider) -> None:
     )
 
 
-async def parse_comment(message: Message, ctx: Context, data: BookingData, rider: Rider) -> Parsed:
+async def parse_comment(
+    message: Message, ctx: Context, data: TripDraft, rider: Rider
+) -> TripDraft | Reason:
     if chosen(ctx.i18n, message.text, SKIP):
         return data.model_copy(update={"comment": ""})
     value = booking.clean_text(message.text, limit=booking.MAX_COMMENT)

@@ -29,7 +29,7 @@ from bot.cards.standing_order import weekdays_text
 from bot.context import Context
 from bot.filters import Button
 from bot.forms import NOT_TEXT, Answer, Form, Question, Replied
-from bot.i18n import LANGUAGES, N_, Translator
+from bot.i18n import N_, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, REGULAR, SKIP, main_menu, step_keyboard
 from bot.services import booking
@@ -48,9 +48,13 @@ from bot.states.standing_orders import (
 )
 from handlers.booking import (
     PICK_BUTTON,
+    ask_comment,
     chosen,
     day_text,
     fmt_time,
+    parse_comment,
+    parse_party,
+    parse_wheelchair,
     party_options,
     party_text,
     rider_label,
@@ -485,17 +489,6 @@ async def ask_party(ctx: Context, data: OrderData, rider: Rider) -> None:
     )
 
 
-async def parse_party(message: Message, ctx: Context, data: OrderData, rider: Rider) -> Parsed:
-    text = (message.text or "").strip()
-    for assistant, companions in party_options(await district_of(ctx, rider), rider):
-        texts = {
-            party_text(ctx.i18n.translator(lang), assistant, companions) for lang in LANGUAGES
-        }
-        if text in texts:
-            return data.model_copy(update={"assistant": assistant, "companions": companions})
-    return None
-
-
 async def ask_wheelchair(ctx: Context, data: OrderData, rider: Rider) -> None:
     ctx.reply(
         ctx.t(
@@ -505,36 +498,6 @@ async def ask_wheelchair(ctx: Context, data: OrderData, rider: Rider) -> None:
         ),
         kb.wheelchair_keyboard(ctx.t, profile_says=rider.needs_wheelchair),
     )
-
-
-async def parse_wheelchair(
-    message: Message, ctx: Context, data: OrderData, rider: Rider
-) -> Parsed:
-    if chosen(ctx.i18n, message.text, kb.WHEELCHAIR_YES):
-        return data.model_copy(update={"wheelchair": True})
-    if chosen(ctx.i18n, message.text, kb.WHEELCHAIR_NO):
-        return data.model_copy(update={"wheelchair": False})
-    return None
-
-
-async def ask_comment(ctx: Context, data: OrderData, rider: Rider) -> None:
-    ctx.reply(
-        ctx.t(
-            "Anything the dispatcher or driver should know? For example: entrance 2, 5th floor, "
-            "no lift. Type it (up to {limit} characters) or press Skip.",
-            limit=booking.MAX_COMMENT,
-        ),
-        kb.comment_keyboard(ctx.t),
-    )
-
-
-async def parse_comment(message: Message, ctx: Context, data: OrderData, rider: Rider) -> Parsed:
-    if chosen(ctx.i18n, message.text, SKIP):
-        return data.model_copy(update={"comment": ""})
-    value = booking.clean_text(message.text, limit=booking.MAX_COMMENT)
-    if isinstance(value, Reason):
-        return value
-    return data.model_copy(update={"comment": value})
 
 
 def comment_hint(ctx: Context) -> str:
