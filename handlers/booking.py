@@ -997,33 +997,40 @@ async def picked_trip(ctx: Context, data: BookingData, text: str | None) -> Pars
 # -- answers ------------------------------------------------------------------------------------
 
 
-class BookingForm(Form[BookingData]):
-    """The booking conversation on the shared engine (`bot.forms`): what is its own is the
-    rider the draft is for, Confirm on the summary, "as last time" on the first screen, and
-    Back, which after a complete request returns to the summary."""
+class TripForm(Form[TripDraft]):
+    """What a booking and a standing order share on the engine (`bot.forms`): questions in a
+    fixed order that skip what does not apply, Back to the summary once the draft is complete,
+    leaving to the main menu, and the rider's district desk for a voice message."""
 
     hint_after_reason = False
 
-    async def load(self, ctx: Context) -> BookingData:
-        return await load_booking(ctx.fsm)
+    def __init__(
+        self,
+        questions: list[Question[TripDraft]],
+        *,
+        following: Callable[[State, TripDraft], State],
+        previous: Callable[[State, TripDraft], State | None],
+        summary: State,
+        rider: Callable[[Context, TripDraft], Awaitable[Rider | None]],
+    ) -> None:
+        super().__init__(questions)
+        self.following, self.previous = following, previous
+        self.summary, self.rider = summary, rider
 
-    async def save(self, ctx: Context, draft: BookingData) -> None:
-        await save_booking(ctx.fsm, draft)
-
-    def after(self, draft: BookingData, question: Question[BookingData]) -> Question[BookingData]:
-        return BY_STATE[following(question.state, draft).state or ""]
+    def after(self, draft: TripDraft, question: Question[TripDraft]) -> Question[TripDraft]:
+        return self.by_state[self.following(question.state, draft).state or ""]
 
     def before(
-        self, draft: BookingData, question: Question[BookingData]
-    ) -> Question[BookingData] | None:
-        back = previous(question.state, draft)
-        return BY_STATE[back.state or ""] if back is not None else None
+        self, draft: TripDraft, question: Question[TripDraft]
+    ) -> Question[TripDraft] | None:
+        back = self.previous(question.state, draft)
+        return self.by_state[back.state or ""] if back is not None else None
 
-    async def complete(self, ctx: Context, draft: BookingData) -> None:
-        await self.go_to(ctx, draft, BY_STATE[Booking.summary.state or ""])
+    async def complete(self, ctx: Context, draft: TripDraft) -> None:
+        await self.go_to(ctx, draft, self.by_state[self.summary.state or ""])
 
     async def back_at_start(
-        self, ctx: Context, draft: BookingData, question: Question[BookingData]
+        self, ctx: Context, draft: TripDraft, question: Question[TripDraft]
     ) -> None:
         await leave(ctx, ctx.t("Stopped. Nothing was saved."))
 
@@ -1033,13 +1040,24 @@ class BookingForm(Form[BookingData]):
     def is_back(self, ctx: Context, message: Message) -> bool:
         return chosen(ctx.i18n, message.text, BACK)
 
+    async def desk_phone(self, ctx: Context, draft: TripDraft) -> str | None:
+        rider = await self.rider(ctx, draft)
+        return (await district_of(ctx, rider)).desk_phone if rider is not None else None
+
+
+class BookingForm(TripForm[BookingData]):
+    """The booking conversation: what is its own is Confirm on the summary, "as last time" on
+    the first screen, and the desk's phone in a refusal."""
+
+    async def load(self, ctx: Context) -> BookingData:
+        return await load_booking(ctx.fsm)
+
+    async def save(self, ctx: Context, draft: BookingData) -> None:
+        await save_booking(ctx.fsm, draft)
+
     def reason_text(self, ctx: Context, draft: BookingData, reason: Reason) -> str:
         district = ctx.cache.get(("booking district", draft.rider_id))
         return said(ctx, reason, district)
-
-    async def desk_phone(self, ctx: Context, draft: BookingData) -> str | None:
-        rider = await rider_of(ctx, draft)
-        return (await district_of(ctx, rider)).desk_phone if rider is not None else None
 
     async def intercept(
         self, message: Message, ctx: Context, draft: BookingData, question: Question[BookingData]
@@ -1067,7 +1085,9 @@ class BookingForm(Form[BookingData]):
         return False
 
 
-FORM = BookingForm(STEPS)
+FORM = BookingForm(
+    STEPS, following=following, previous=previous, summary=Booking.summary, rider=rider_of
+)
 
 
 @router.message(StateFilter(Booking))

@@ -28,7 +28,7 @@ from bot.callbacks.standing_orders import (
 from bot.cards.standing_order import weekdays_text
 from bot.context import Context
 from bot.filters import Button
-from bot.forms import NOT_TEXT, Answer, Form, Question, Replied
+from bot.forms import NOT_TEXT, Answer, Question, Replied
 from bot.i18n import N_, Translator
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, REGULAR, SKIP, main_menu, step_keyboard
@@ -48,10 +48,13 @@ from bot.states.standing_orders import (
 )
 from handlers.booking import (
     PICK_BUTTON,
+    TripForm,
     ask_comment,
     chosen,
     day_text,
+    district_of,
     fmt_time,
+    leave,
     parse_comment,
     parse_party,
     parse_wheelchair,
@@ -81,12 +84,6 @@ QUICK_DATES = 3
 PICKABLE_DATES = 6
 
 Parsed = OrderData | Reason | None
-
-
-async def district_of(ctx: Context, rider: Rider) -> District:
-    district = await ctx.session.get(District, rider.district_id)
-    assert district is not None, "a rider's district comes from the districts file"
-    return district
 
 
 async def rider_of(ctx: Context, data: OrderData) -> Rider | None:
@@ -675,11 +672,6 @@ async def go_to(ctx: Context, data: OrderData, state: State, rider: Rider | None
     await FORM.go_to(ctx, data, BY_STATE[state.state or ""])
 
 
-async def leave(ctx: Context, text: str) -> None:
-    await ctx.fsm.clear()
-    ctx.reply(text, main_menu(ctx.t))
-
-
 # -- entry points -------------------------------------------------------------------------------
 
 
@@ -711,45 +703,15 @@ async def start_order(message: Message, ctx: Context) -> None:
     await go_to(ctx, data, first_unanswered(data) or Regular.summary, rider)
 
 
-class StandingOrderForm(Form[OrderData]):
-    """The standing-order conversation on the shared engine (`bot.forms`), shaped like a
-    booking's: the rider the order is for, Confirm on the summary, Back to the summary once
-    the order is complete."""
-
-    hint_after_reason = False
+class StandingOrderForm(TripForm[OrderData]):
+    """The standing-order conversation, shaped like a booking's; its own is Confirm on the
+    summary."""
 
     async def load(self, ctx: Context) -> OrderData:
         return await load_order(ctx.fsm)
 
     async def save(self, ctx: Context, draft: OrderData) -> None:
         await save_order(ctx.fsm, draft)
-
-    def after(self, draft: OrderData, question: Question[OrderData]) -> Question[OrderData]:
-        return BY_STATE[following(question.state, draft).state or ""]
-
-    def before(
-        self, draft: OrderData, question: Question[OrderData]
-    ) -> Question[OrderData] | None:
-        back = previous(question.state, draft)
-        return BY_STATE[back.state or ""] if back is not None else None
-
-    async def complete(self, ctx: Context, draft: OrderData) -> None:
-        await self.go_to(ctx, draft, BY_STATE[Regular.summary.state or ""])
-
-    async def back_at_start(
-        self, ctx: Context, draft: OrderData, question: Question[OrderData]
-    ) -> None:
-        await leave(ctx, ctx.t("Stopped. Nothing was saved."))
-
-    async def lost(self, ctx: Context) -> None:
-        await leave(ctx, ctx.t("Main menu."))
-
-    def is_back(self, ctx: Context, message: Message) -> bool:
-        return chosen(ctx.i18n, message.text, BACK)
-
-    async def desk_phone(self, ctx: Context, draft: OrderData) -> str | None:
-        rider = await rider_of(ctx, draft)
-        return (await district_of(ctx, rider)).desk_phone if rider is not None else None
 
     async def intercept(
         self, message: Message, ctx: Context, draft: OrderData, question: Question[OrderData]
@@ -765,7 +727,9 @@ class StandingOrderForm(Form[OrderData]):
         return False
 
 
-FORM = StandingOrderForm(STEPS)
+FORM = StandingOrderForm(
+    STEPS, following=following, previous=previous, summary=Regular.summary, rider=rider_of
+)
 
 
 @router.message(StateFilter(Regular))
