@@ -181,3 +181,12 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """A unit of work outside an update (sender, sweeps): commit on success, else roll back."""
     async with sessions() as session, session.begin():
         yield session
+
+
+def reader(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions for rendering only: on SQLite they read without taking the write lock, so
+    building a message never waits behind the writes of handlers, sweeps and other sends."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return sessions
+    return async_sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)

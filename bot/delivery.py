@@ -62,12 +62,12 @@ from aiogram.types import (
 )
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards.registry import CARD_RENDERERS
 from bot.cards.registry import load_all as load_cards
 from bot.context import EDIT, START_LINK_URL, Markup, Replies, load_markup
-from bot.db import READ_ONLY, transaction
+from bot.db import reader, transaction
 from bot.documents import DOCUMENT_RENDERERS, Document
 from bot.documents import load_all as load_documents
 from bot.i18n import I18n, Translator
@@ -1221,15 +1221,6 @@ class OutboxSender:
                 await mark_unreachable(session, account_id, row.ride_id)
         self.finished += 1 + len(merged)
         self.wakeup.set()
-
-
-def reader(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
-    """Sessions for rendering only: on SQLite they read without taking the write lock, so
-    building a message never waits behind the writes of handlers, sweeps and other sends."""
-    bind = sessions.kw.get("bind")
-    if not isinstance(bind, AsyncEngine):
-        return sessions
-    return async_sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
 
 def shown_params(t: Translator, params: dict[str, Any]) -> dict[str, Any]:

@@ -23,8 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import transaction
-from bot.delivery import reader
+from bot.db import reader, transaction
 from bot.i18n import N_
 from bot.inbox import owner_gone
 from bot.services import retention, standing_orders

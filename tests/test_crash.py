@@ -1,6 +1,7 @@
 """The bot killed at the worst moments: as a separate process, with SIGKILL, three times.
 
-`python -m bot run` runs against the Bot API stand-in (in this test's process) on a SQLite file.
+`python -m bot run` (forked from `tests.programs`, its imports done) runs against the Bot API
+stand-in (in this test's process) on a SQLite file.
 A step talks to Telegram only after its commit, so there are three moments to kill it:
 - before the commit: on PostgreSQL the test holds a lock the step needs, so the step waits with
   its transaction open (`test_killed_before_the_commit`);
@@ -19,7 +20,6 @@ import contextlib
 import inspect
 import os
 import signal
-import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,7 @@ from handlers.booking import CALENDAR, PARTY_ALONE
 from models import Account, InboundUpdate, Ride, RideEvent, Rider
 from tests.e2e.harness import backlog
 from tests.factories import quick_pacing_env
+from tests.programs import Program
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +120,7 @@ class BotProcess:
         self.stand_in = stand_in
         self.workdir = workdir
         self.url = url or f"sqlite+aiosqlite:///{workdir / 'bot.sqlite3'}"
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: Program | None = None
         self.starts = 0
 
     def env(self) -> dict[str, str]:
@@ -143,18 +144,9 @@ class BotProcess:
     async def start(self) -> None:
         polls = len(self.stand_in.calls("getUpdates"))
         self.starts += 1
-        log = (self.workdir / f"bot-{self.starts}.log").open("wb")
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=self.workdir,
-            env=self.env(),
-            stdout=log,
-            stderr=log,
+        self.proc = Program(
+            ["run"], self.env(), self.workdir, self.workdir / f"bot-{self.starts}.log"
         )
-        log.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 60
         # Ready when it polls: schema migrated, districts synced, commands registered.
@@ -165,13 +157,13 @@ class BotProcess:
 
     async def kill(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
+        self.proc.kill()
+        await self.proc.until_exit()
 
     async def terminate(self, seconds: float = 30.0) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.proc.wait(), seconds)
+        return await self.proc.until_exit(seconds)
 
     def output(self) -> str:
         return (self.workdir / f"bot-{self.starts}.log").read_text(errors="replace")[-4000:]

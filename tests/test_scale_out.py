@@ -21,8 +21,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 import tomllib
 from collections import Counter
@@ -66,6 +64,7 @@ from models import (
 from models.sealed import use_cipher
 from tests.e2e.harness import DISPATCHERS, GROUPS, TEST_DISTRICTS, backlog
 from tests.factories import HOME, HOSPITAL, Q, quick_pacing_env, seed_rider
+from tests.programs import Program
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -93,14 +92,8 @@ class BotProcess:
         self.name = name
         self.port = free_port()
         self.env = {**env, "WEBHOOK_PORT": str(self.port), "PROCESS_NAME": name}
-        self.log = (workdir / f"{name}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"],
-            env=self.env,
-            cwd=workdir,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        self.log = workdir / f"{name}.log"
+        self.proc = Program(["run"], self.env, workdir, self.log)
 
     @property
     def url(self) -> str:
@@ -124,7 +117,7 @@ class BotProcess:
         raise AssertionError(f"bot process {self.name} did not start: {self.tail()}")
 
     def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
+        self.proc.kill()
         self.proc.wait(10)
 
     def terminate(self) -> None:
@@ -136,15 +129,12 @@ class BotProcess:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(30)
-            except subprocess.TimeoutExpired:
+            except TimeoutError:
                 self.proc.kill()
                 self.proc.wait(10)
-        self.log.close()
 
     def tail(self) -> str:
-        self.log.flush()
-        path = Path(self.log.name)
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
 
 
 def stop_all(processes: list[BotProcess]) -> None:
@@ -709,8 +699,6 @@ async def test_riders_book_and_dispatchers_take_across_a_kill(
     desk = {d: tr[DISTRICTS[d]["language"]] for d in GROUPS}  # each group's own language
 
     def logs() -> str:
-        for process in processes:
-            process.log.flush()
         return "\n".join(
             f"--- {path.name} ---\n{path.read_text(errors='replace')[-3000:]}"
             for path in sorted(tmp_path.glob("*.log"))

@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.settings import TOKEN_HELP, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path
-) -> subprocess.CompletedProcess[str]:
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path) -> Ran:
+    """The command line as an operator runs it, in this process: what it prints and its exit
+    status (the program itself is started for real by the two tests marked so below)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("BOT_TOKEN", "DATABASE_URL"):
+            patch.delenv(name, raising=False)
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        patch.chdir(cwd)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def run_program(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m bot ...` in a process of its own, as typed in a terminal."""
     clean = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "DATABASE_URL"}}
     clean["PYTHONPATH"] = str(ROOT)
-    clean.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
@@ -32,7 +56,7 @@ def run_cli(
 
 
 def test_run_without_token_prints_one_line_and_exits_2(tmp_path: Path) -> None:
-    result = run_cli("run", cwd=tmp_path)
+    result = run_program("run", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == [f"Setting BOT_TOKEN is invalid: it is required: {TOKEN_HELP}"]
@@ -109,7 +133,7 @@ def test_each_bad_setting_is_named(name: str, value: str, fragment: str) -> None
 
 
 def test_python_m_bot_and_invataxi_share_the_parser(tmp_path: Path) -> None:
-    result = run_cli("--help", cwd=tmp_path)
+    result = run_program("--help", cwd=tmp_path)
     assert result.returncode == 0
     for command in ("run", "migrate", "status", "bench"):
         assert command in result.stdout

@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bot.db import create_engine, create_sessionmaker
-from bot.delivery import reader
+from bot.db import create_engine, create_sessionmaker, reader
 from bot.reports.monthly import write_report
 from bot.services.report_figures import parse_month
 from bot.settings import Settings

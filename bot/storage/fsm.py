@@ -26,7 +26,7 @@ from aiogram.fsm.storage.base import (
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import READ_ONLY, current_session
+from bot.db import current_session, reader
 from bot.services.privacy import ERASED_IN_SESSION
 from bot.storage.dialect import upsert
 from models import ConversationState, utcnow
@@ -70,12 +70,9 @@ class SqlStorage(BaseStorage):
     ) -> None:
         self.sessions = sessions
         self.key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
-        bind = sessions.kw["bind"]
         # A read outside an update (another person's state, the CLI) is a plain read, which
         # on SQLite takes no turn among the writers.
-        self._readers = async_sessionmaker(
-            bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False
-        )
+        self._readers = reader(sessions)
 
     @asynccontextmanager
     async def _session(self, *, read: bool = False) -> AsyncIterator[AsyncSession]:
