@@ -9,6 +9,7 @@ languages with the same placeholders.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import string
 from collections.abc import Iterable
@@ -37,6 +38,19 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+@functools.lru_cache(maxsize=64)
+def _read_po(path: Path, lang: str, mtime_ns: int, size: int) -> dict[str, str]:
+    """One catalog's translated messages. Parsing a .po file is the slow part of starting (the
+    tests start the bot hundreds of times), so a file is parsed again only once it changed."""
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    return {
+        message.id: str(message.string)
+        for message in catalog
+        if message.id and isinstance(message.id, str) and message.string and not message.fuzzy
+    }
+
+
 class I18n:
     """All catalogs of all languages, read once."""
 
@@ -52,13 +66,8 @@ class I18n:
         self.catalogs: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}
         for lang in LANGUAGES:
             for po in sorted((locales_dir / lang / "LC_MESSAGES").glob("*.po")):
-                with po.open("rb") as fh:
-                    catalog = read_po(fh, locale=lang)
-                for message in catalog:
-                    if message.id and isinstance(message.id, str) and message.string:
-                        if message.fuzzy:
-                            continue
-                        self.catalogs[lang][message.id] = str(message.string)
+                stat = po.stat()
+                self.catalogs[lang].update(_read_po(po, lang, stat.st_mtime_ns, stat.st_size))
         self._reverse: dict[str, frozenset[str]] = {}
 
     def gettext(self, lang: str, msgid: str, /, **params: object) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+
+# Where PYTHONDONTWRITEBYTECODE is set, every worker and every run would compile the project
+# and rewrite the test modules' asserts again (seconds of CPU each on a 2-core machine).
+sys.dont_write_bytecode = False
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DISTRICTS = ROOT / "tests" / "data" / "districts.toml"
