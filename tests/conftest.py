@@ -300,10 +300,25 @@ async def pg_bot(stand_in, migrated_postgres_url: str, tmp_path: Path):
         yield harness
 
 
+# The modules of slow tests, the longest first (`--durations` shows them).
+LONGEST_FIRST = ("test_scale_out", "test_burst", "test_bench", "test_crash")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The bot-process tests take minutes each: started first, they run beside everything else
-    on the parallel workers instead of keeping one worker busy after the rest have finished."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """The bot-process tests take up to a minute each: each goes out early, one at a time and
+    with a quick test beside it, so they run on different workers beside everything else.
+
+    With `--maxschedchunk 1` (pyproject) xdist hands every worker two tests to begin with, then
+    one at a time; without it, the first worker got the first quarter of the list, every slow
+    test in one queue, and the suite waited minutes for that worker alone.
+    """
+    slow = sorted(
+        (item for item in items if item.get_closest_marker("slow") is not None),
+        key=lambda item: LONGEST_FIRST.index(item.path.stem),
+    )
+    quick = [item for item in items if item.get_closest_marker("slow") is None]
+    paired = [item for pair in zip(slow, quick, strict=False) for item in pair]
+    items[:] = paired + slow[len(quick) :] + quick[len(slow) :]
 
 
 @pytest.fixture
