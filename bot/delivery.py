@@ -73,6 +73,7 @@ from bot.documents import load_all as load_documents
 from bot.i18n import I18n, Translator
 from bot.keyboards.registry import OUTBOX_KEYBOARDS, OutboxMarkup
 from bot.keyboards.registry import load_all as load_keyboards
+from bot.services.district_cache import forget_districts
 from bot.services.outbox import LOCATION
 from bot.settings import Settings
 from bot.storage.dialect import insert_ignore
@@ -1165,6 +1166,7 @@ class OutboxSender:
             await session.execute(
                 update(District).where(District.chat_id == old_chat_id).values(chat_id=new_chat_id)
             )
+            forget_districts(session)
             await session.execute(
                 update(OutboxMessage)
                 .where(
