@@ -60,7 +60,7 @@ from aiogram.types import (
     ReplyParameters,
     User,
 )
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -1065,8 +1065,7 @@ class OutboxSender:
             for attempt in range(5):
                 try:
                     async with transaction(self.sessions) as session:
-                        for finished, _ in batch:
-                            await self._write_finish(session, finished)
+                        await self._write_finish(session, [finished for finished, _ in batch])
                     error = None
                     break
                 except OperationalError as exc:
@@ -1085,32 +1084,44 @@ class OutboxSender:
                 else:
                     done.set_exception(error)
 
-    async def _write_finish(self, session: AsyncSession, finished: Finished) -> None:
-        rows, request = finished.rows, finished.request
-        row = rows[0]
+    async def _write_finish(self, session: AsyncSession, batch: list[Finished]) -> None:
+        """Every outcome of the batch in one statement (one row of parameters per message)."""
+        table = OutboxMessage.__table__
+        now = utcnow()
         await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_([r.id for r in rows]))
+            update(table)  # type: ignore[arg-type]
+            .where(table.c.id == bindparam("row_id"))
             .values(
-                status=finished.status,
-                sent_at=utcnow(),
-                sent_message_id=finished.message_id,
-                last_error=finished.error,
+                status=bindparam("new_status"),
+                sent_at=now,
+                sent_message_id=bindparam("new_message_id"),
+                last_error=bindparam("new_error"),
                 claimed_by=None,
                 claimed_until=None,
-                attempts=OutboxMessage.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
+                attempts=table.c.attempts + 1,
+            ),
+            [
+                {
+                    "row_id": r.id,
+                    "new_status": finished.status,
+                    "new_message_id": finished.message_id,
+                    "new_error": finished.error,
+                }
+                for finished in batch
+                for r in finished.rows
+            ],
         )
-        if (
-            request is not None
-            and request.method == "send"
-            and row.kind in CARD_RENDERERS
-            and finished.message_id is not None
-        ):
-            await CARD_RENDERERS[row.kind].posted(
-                session, int(row.payload["subject_id"]), request.chat_id, finished.message_id
-            )
+        for finished in batch:
+            row, request = finished.rows[0], finished.request
+            if (
+                request is not None
+                and request.method == "send"
+                and row.kind in CARD_RENDERERS
+                and finished.message_id is not None
+            ):
+                await CARD_RENDERERS[row.kind].posted(
+                    session, int(row.payload["subject_id"]), request.chat_id, finished.message_id
+                )
 
     async def _retry(
         self,
