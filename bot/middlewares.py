@@ -32,7 +32,7 @@ from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from aiogram.utils.callback_answer import CallbackAnswer
-from sqlalchemy import or_, select, update
+from sqlalchemy import Exists, Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -110,34 +110,45 @@ class DatabaseMiddleware(BaseMiddleware):
                 if isinstance(self.fsm.storage, SqlStorage):
                     await self.fsm.storage.flush()
                 if data.get("from_inbox"):
+                    # The step's rows get their ids first: the order check rides on the mark.
+                    await session.flush()
+                    older = self._older(outbox)
                     # Conditional, and the only check: an update another process finished
                     # already (its claim had run out) or meanwhile is rolled back here with all
                     # it did, so it is applied once. A handler only writes to this transaction,
                     # so running it for nothing in that rare race costs no more than a read of
                     # the status before every update would.
-                    marked = await session.execute(
-                        update(InboundUpdate)
-                        .where(
-                            InboundUpdate.update_id == event.update_id,
-                            InboundUpdate.status.not_in(("done", "failed")),
+                    marked = (
+                        await session.execute(
+                            update(InboundUpdate)
+                            .where(
+                                InboundUpdate.update_id == event.update_id,
+                                InboundUpdate.status.not_in(("done", "failed")),
+                            )
+                            .values(
+                                status="done",
+                                payload=None,
+                                # The order key holds the Telegram id; a done update needs none.
+                                order_key="",
+                                done_at=utcnow(),
+                                claimed_by=None,
+                                claimed_until=None,
+                            )
+                            .returning(InboundUpdate.update_id, *older)
                         )
-                        .values(
-                            status="done",
-                            payload=None,
-                            # The order key holds the Telegram id; a done update needs no order.
-                            order_key="",
-                            done_at=utcnow(),
-                            claimed_by=None,
-                            claimed_until=None,
-                        )
-                        .returning(InboundUpdate.update_id)
-                    )
-                    if marked.scalar_one_or_none() is None:
+                    ).one_or_none()
+                    if marked is None:
                         log.info("update already handled", extra={"update_id": event.update_id})
                         await session.rollback()
                         _mark(receipt, "duplicate")
                         return UNHANDLED
-                urgent = await self._in_order(session, outbox)
+                    if older:
+                        waiting = {outbox.urgent[0].chat_id} if marked[1] else set()
+                        urgent = _held_back(outbox, waiting)
+                    else:
+                        urgent = await self._in_order(session, outbox)
+                else:
+                    urgent = await self._in_order(session, outbox)
                 await session.commit()
                 _mark(receipt, "done")
                 self.replies.committed(urgent)
@@ -148,36 +159,46 @@ class DatabaseMiddleware(BaseMiddleware):
             finally:
                 current_session.reset(token)
 
+    def _waiting(self, outbox: Outbox) -> Select[int]:
+        """Chats of the step's answers with something older still waiting elsewhere (a retry,
+        a row held by another or a dead process)."""
+        return select(OutboxMessage.chat_id).where(
+            OutboxMessage.chat_id.in_({row.chat_id for row in outbox.urgent}),
+            OutboxMessage.status.in_(("pending", "sending")),
+            OutboxMessage.id.not_in([row.id for row in outbox.urgent]),
+            or_(
+                OutboxMessage.status == "pending",
+                OutboxMessage.claimed_by.is_(None),
+                OutboxMessage.claimed_by != (self.owner or ""),
+            ),
+        )
+
+    def _older(self, outbox: Outbox) -> list[Exists]:
+        """The order check as part of the inbox mark, when the answers go to one chat (nearly
+        always: the one the update came from); empty when it needs a query of its own."""
+        if not outbox.urgent or len({row.chat_id for row in outbox.urgent}) != 1:
+            return []
+        return [self._waiting(outbox).exists()]
+
     async def _in_order(self, session: AsyncSession, outbox: Outbox) -> list[OutboxMessage]:
         """The step's answers this process may send at once: those whose chat has nothing
-        older still waiting elsewhere (a retry, a row held by another or a dead process). The
-        others go back to the queue and follow what is older, so a chat's messages never
-        overtake each other."""
+        older still waiting elsewhere."""
         if not outbox.urgent:
             return []
         await session.flush()
-        mine = [row.id for row in outbox.urgent]
-        older = await session.scalars(
-            select(OutboxMessage.chat_id)
-            .where(
-                OutboxMessage.chat_id.in_({row.chat_id for row in outbox.urgent}),
-                OutboxMessage.status.in_(("pending", "sending")),
-                OutboxMessage.id.not_in(mine),
-                or_(
-                    OutboxMessage.status == "pending",
-                    OutboxMessage.claimed_by.is_(None),
-                    OutboxMessage.claimed_by != (self.owner or ""),
-                ),
-            )
-            .distinct()
-        )
-        waiting = set(older)
-        if not waiting:
-            return outbox.urgent
-        for row in outbox.urgent:
-            if row.chat_id in waiting:
-                row.status, row.claimed_by, row.claimed_until = "pending", None, None
-        return [row for row in outbox.urgent if row.chat_id not in waiting]
+        waiting = set(await session.scalars(self._waiting(outbox).distinct()))
+        return _held_back(outbox, waiting)
+
+
+def _held_back(outbox: Outbox, waiting: set[int]) -> list[OutboxMessage]:
+    """The answers to chats with older messages waiting go back to the queue and follow those,
+    so a chat's messages never overtake each other; the others are sent at once."""
+    if not waiting:
+        return outbox.urgent
+    for row in outbox.urgent:
+        if row.chat_id in waiting:
+            row.status, row.claimed_by, row.claimed_until = "pending", None, None
+    return [row for row in outbox.urgent if row.chat_id not in waiting]
 
 
 def _where(event: Update) -> tuple[int | None, int | None]:
