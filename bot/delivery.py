@@ -98,6 +98,9 @@ MAX_HELD = 120
 PER_CHAT_QUEUE = 4
 # Candidate rows looked at per claim round.
 SCAN = 400
+# A claim round at least this often, for rows other processes queued (this process's own steps
+# and sweeps ask for one at once).
+CLAIM_EVERY_S = 0.5
 # A row that would wait longer than this for its chat goes back to the table until it is due.
 RELEASE_AFTER = 5.0
 # This many chats answering 429 within this many seconds means the whole bot is throttled
@@ -369,9 +372,14 @@ class OutboxSender:
         heartbeat_at = time.monotonic() + self.claim_seconds / 3
         lease_at = 0.0
         leased = False
+        claim_at = 0.0
         while not stop.is_set():
+            # A claim round when rows were queued, a send made room, or it is time anyway (rows
+            # of other processes); not for a step's answers alone, handed over already claimed.
+            due = self.wakeup.is_set() or self.progress.is_set() or time.monotonic() >= claim_at
             self.wakeup.clear()
             self.progress.clear()
+            self.replies.arrived.clear()
             claimed = 0
             try:
                 urgent = self.replies.take()
@@ -382,8 +390,12 @@ class OutboxSender:
                 if time.monotonic() >= lease_at:
                     lease_at = time.monotonic() + self.claim_seconds / 3
                     leased = await self._take_lease()
-                if leased and len(self.held) < MAX_HELD // 2:
+                if leased and due and len(self.held) < MAX_HELD // 2:
+                    claim_at = time.monotonic() + CLAIM_EVERY_S
                     claimed = await self.claim_round()
+                    if claimed:
+                        # More may be due: the next round comes at once.
+                        claim_at = 0.0
                 if time.monotonic() >= heartbeat_at:
                     heartbeat_at = time.monotonic() + self.claim_seconds / 3
                     await self._heartbeat()
@@ -391,7 +403,9 @@ class OutboxSender:
                 log.exception("outbox round failed")
             if (claimed or self.replies.ready) and len(self.held) < MAX_HELD // 2:
                 continue
-            await _first_of(self.wakeup, self.progress, stop, seconds=0.5)
+            await _first_of(
+                self.wakeup, self.replies.arrived, self.progress, stop, seconds=CLAIM_EVERY_S
+            )
         await self.wind_down(STOP_GRACE)
         if leased:
             with contextlib.suppress(Exception):

@@ -36,7 +36,7 @@ from sqlalchemy import Exists, Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.context import Context, Outbox, Replies
+from bot.context import Context, Outbox, Replies, outbox_inserted
 from bot.db import current_session
 from bot.i18n import I18n
 from bot.services.throttle import SLOW_DOWN, PersonThrottle, Verdict
@@ -151,7 +151,8 @@ class DatabaseMiddleware(BaseMiddleware):
                     urgent = await self._in_order(session, outbox)
                 await session.commit()
                 _mark(receipt, "done")
-                self.replies.committed(urgent)
+                # A claim round only if the step left rows other than the ones handed over.
+                self.replies.committed(urgent, queued=outbox_inserted(session) > len(urgent))
                 return result
             except BaseException:
                 await session.rollback()
