@@ -32,8 +32,9 @@ from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from aiogram.utils.callback_answer import CallbackAnswer
-from sqlalchemy import Exists, Select, or_, select, update
+from sqlalchemy import Select, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 from bot.clock import Clock
 from bot.context import Context, Outbox, Replies, outbox_inserted
@@ -46,6 +47,46 @@ from models import Account, InboundUpdate, OutboxMessage, utcnow
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+# The statements every update runs, built once (building one costs more than running it).
+# Conditional, and the only duplicate check: an update another process finished already (its
+# claim had run out) or meanwhile is rolled back with all it did, so it is applied once. A
+# handler only writes to its transaction, so running it for nothing in that rare race costs no
+# more than a read of the status before every update would.
+MARK_DONE = (
+    update(InboundUpdate)
+    .where(
+        InboundUpdate.update_id == bindparam("b_update_id"),
+        InboundUpdate.status.not_in(("done", "failed")),
+    )
+    .values(
+        status="done",
+        payload=None,
+        # The order key holds the Telegram id; a done update needs none.
+        order_key="",
+        done_at=bindparam("b_done_at"),
+        claimed_by=None,
+        claimed_until=None,
+    )
+    .returning(InboundUpdate.update_id)
+    .execution_options(synchronize_session=False)
+)
+# The same, and whether anything older than the step's answers waits for their chat (a retry,
+# a row held by another or a dead process): see `DatabaseMiddleware._waiting`.
+MARK_DONE_IN_ORDER = MARK_DONE.returning(
+    exists().where(
+        OutboxMessage.chat_id == bindparam("b_chat_id"),
+        OutboxMessage.status.in_(("pending", "sending")),
+        OutboxMessage.id.not_in(bindparam("b_mine", expanding=True)),
+        or_(
+            OutboxMessage.status == "pending",
+            OutboxMessage.claimed_by.is_(None),
+            OutboxMessage.claimed_by != bindparam("b_owner"),
+        ),
+    )
+)
+ACCOUNT_OF = select(Account).where(Account.telegram_id == bindparam("b_telegram_id"))
 
 
 class DatabaseMiddleware(BaseMiddleware):
@@ -112,31 +153,21 @@ class DatabaseMiddleware(BaseMiddleware):
                 if data.get("from_inbox"):
                     # The step's rows get their ids first: the order check rides on the mark.
                     await session.flush()
-                    older = self._older(outbox)
-                    # Conditional, and the only check: an update another process finished
-                    # already (its claim had run out) or meanwhile is rolled back here with all
-                    # it did, so it is applied once. A handler only writes to this transaction,
-                    # so running it for nothing in that rare race costs no more than a read of
-                    # the status before every update would.
-                    marked = (
-                        await session.execute(
-                            update(InboundUpdate)
-                            .where(
-                                InboundUpdate.update_id == event.update_id,
-                                InboundUpdate.status.not_in(("done", "failed")),
-                            )
-                            .values(
-                                status="done",
-                                payload=None,
-                                # The order key holds the Telegram id; a done update needs none.
-                                order_key="",
-                                done_at=utcnow(),
-                                claimed_by=None,
-                                claimed_until=None,
-                            )
-                            .returning(InboundUpdate.update_id, *older)
-                        )
-                    ).one_or_none()
+                    older = self._one_chat(outbox)
+                    # Applied once: see MARK_DONE.
+                    params: dict[str, Any] = {
+                        "b_update_id": event.update_id,
+                        "b_done_at": utcnow(),
+                    }
+                    mark: Executable = MARK_DONE
+                    if older:
+                        mark = MARK_DONE_IN_ORDER
+                        params |= {
+                            "b_chat_id": outbox.urgent[0].chat_id,
+                            "b_mine": [row.id for row in outbox.urgent],
+                            "b_owner": self.owner or "",
+                        }
+                    marked = (await session.execute(mark, params)).one_or_none()
                     if marked is None:
                         log.info("update already handled", extra={"update_id": event.update_id})
                         await session.rollback()
@@ -174,12 +205,11 @@ class DatabaseMiddleware(BaseMiddleware):
             ),
         )
 
-    def _older(self, outbox: Outbox) -> list[Exists]:
-        """The order check as part of the inbox mark, when the answers go to one chat (nearly
-        always: the one the update came from); empty when it needs a query of its own."""
-        if not outbox.urgent or len({row.chat_id for row in outbox.urgent}) != 1:
-            return []
-        return [self._waiting(outbox).exists()]
+    @staticmethod
+    def _one_chat(outbox: Outbox) -> bool:
+        """Whether the order check can ride on the inbox mark: the answers go to one chat
+        (nearly always: the one the update came from); else it needs a query of its own."""
+        return bool(outbox.urgent) and len({row.chat_id for row in outbox.urgent}) == 1
 
     async def _in_order(self, session: AsyncSession, outbox: Outbox) -> list[OutboxMessage]:
         """The step's answers this process may send at once: those whose chat has nothing
@@ -263,7 +293,7 @@ class PersonMiddleware(BaseMiddleware):
         account: Account | None = None
         chat = data.get("event_chat")
         if user is not None and not user.is_bot:
-            account = await session.scalar(select(Account).where(Account.telegram_id == user.id))
+            account = await session.scalar(ACCOUNT_OF, {"b_telegram_id": user.id})
             if account is None and chat is not None and chat.type == "private":
                 account = Account(telegram_id=user.id, display_name=user.full_name[:128])
                 session.add(account)
