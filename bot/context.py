@@ -24,7 +24,9 @@ from aiogram.types import (
     ReplyKeyboardRemove,
 )
 from aiogram.utils.callback_answer import CallbackAnswer
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import object_session
 
 from bot.clock import Clock
 from models import OutboxMessage, utcnow
@@ -77,6 +79,24 @@ def load_markup(stored: dict[str, Any] | None) -> Markup | None:
     return kinds[stored["kind"]].model_validate(stored["data"])
 
 
+# Outbox rows a session inserted (`session.info`), whoever wrote them: a step's answers handed
+# straight to the sender are not the only rows a step may leave (cards, notifications).
+OUTBOX_INSERTED = "invataxi_outbox_inserted"
+
+
+@event.listens_for(OutboxMessage, "after_insert")
+def _inserted(_mapper: Any, _connection: Any, target: OutboxMessage) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info[OUTBOX_INSERTED] = session.info.get(OUTBOX_INSERTED, 0) + 1
+
+
+def outbox_inserted(session: AsyncSession) -> int:
+    """How many outbox rows this session has inserted so far."""
+    count: int = session.info.get(OUTBOX_INSERTED, 0)
+    return count
+
+
 class Replies:
     """Outbox rows a step wrote for the person who is waiting; delivered right after the commit.
 
@@ -88,12 +108,18 @@ class Replies:
 
     def __init__(self) -> None:
         self.ready: list[OutboxMessage] = []
+        # Rows in the database for the sender's next claim round.
         self.wakeup = asyncio.Event()
+        # Rows handed over here, already claimed: no claim round needed for them.
+        self.arrived = asyncio.Event()
 
-    def committed(self, rows: list[OutboxMessage]) -> None:
+    def committed(self, rows: list[OutboxMessage], *, queued: bool = True) -> None:
+        """`queued`: the step also left rows in the database for any sender to claim."""
         if rows:
             self.ready.extend(rows)
-        self.wakeup.set()
+            self.arrived.set()
+        if queued:
+            self.wakeup.set()
 
     def take(self) -> list[OutboxMessage]:
         rows, self.ready = self.ready, []

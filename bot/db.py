@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util import await_only
 
+from bot.services.district_cache import DISTRICTS, DistrictCache
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option for an engine whose sessions never write (see `_configure_sqlite`).
 READ_ONLY = "sqlite_read_only"
@@ -173,7 +175,10 @@ class _WriterQueue:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+    """Sessions of one app; they share the app's copy of the districts (`district_cache`)."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=True, info={DISTRICTS: DistrictCache()}
+    )
 
 
 @asynccontextmanager

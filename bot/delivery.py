@@ -60,7 +60,7 @@ from aiogram.types import (
     ReplyParameters,
     User,
 )
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -73,6 +73,7 @@ from bot.documents import load_all as load_documents
 from bot.i18n import I18n, Translator
 from bot.keyboards.registry import OUTBOX_KEYBOARDS, OutboxMarkup
 from bot.keyboards.registry import load_all as load_keyboards
+from bot.services.district_cache import forget_districts
 from bot.services.outbox import LOCATION
 from bot.settings import Settings
 from bot.storage.dialect import insert_ignore
@@ -97,6 +98,9 @@ MAX_HELD = 120
 PER_CHAT_QUEUE = 4
 # Candidate rows looked at per claim round.
 SCAN = 400
+# A claim round at least this often, for rows other processes queued (this process's own steps
+# and sweeps ask for one at once).
+CLAIM_EVERY_S = 0.5
 # A row that would wait longer than this for its chat goes back to the table until it is due.
 RELEASE_AFTER = 5.0
 # This many chats answering 429 within this many seconds means the whole bot is throttled
@@ -368,9 +372,14 @@ class OutboxSender:
         heartbeat_at = time.monotonic() + self.claim_seconds / 3
         lease_at = 0.0
         leased = False
+        claim_at = 0.0
         while not stop.is_set():
+            # A claim round when rows were queued, a send made room, or it is time anyway (rows
+            # of other processes); not for a step's answers alone, handed over already claimed.
+            due = self.wakeup.is_set() or self.progress.is_set() or time.monotonic() >= claim_at
             self.wakeup.clear()
             self.progress.clear()
+            self.replies.arrived.clear()
             claimed = 0
             try:
                 urgent = self.replies.take()
@@ -381,8 +390,12 @@ class OutboxSender:
                 if time.monotonic() >= lease_at:
                     lease_at = time.monotonic() + self.claim_seconds / 3
                     leased = await self._take_lease()
-                if leased and len(self.held) < MAX_HELD // 2:
+                if leased and due and len(self.held) < MAX_HELD // 2:
+                    claim_at = time.monotonic() + CLAIM_EVERY_S
                     claimed = await self.claim_round()
+                    if claimed:
+                        # More may be due: the next round comes at once.
+                        claim_at = 0.0
                 if time.monotonic() >= heartbeat_at:
                     heartbeat_at = time.monotonic() + self.claim_seconds / 3
                     await self._heartbeat()
@@ -390,7 +403,9 @@ class OutboxSender:
                 log.exception("outbox round failed")
             if (claimed or self.replies.ready) and len(self.held) < MAX_HELD // 2:
                 continue
-            await _first_of(self.wakeup, self.progress, stop, seconds=0.5)
+            await _first_of(
+                self.wakeup, self.replies.arrived, self.progress, stop, seconds=CLAIM_EVERY_S
+            )
         await self.wind_down(STOP_GRACE)
         if leased:
             with contextlib.suppress(Exception):
@@ -1064,8 +1079,7 @@ class OutboxSender:
             for attempt in range(5):
                 try:
                     async with transaction(self.sessions) as session:
-                        for finished, _ in batch:
-                            await self._write_finish(session, finished)
+                        await self._write_finish(session, [finished for finished, _ in batch])
                     error = None
                     break
                 except OperationalError as exc:
@@ -1084,32 +1098,44 @@ class OutboxSender:
                 else:
                     done.set_exception(error)
 
-    async def _write_finish(self, session: AsyncSession, finished: Finished) -> None:
-        rows, request = finished.rows, finished.request
-        row = rows[0]
+    async def _write_finish(self, session: AsyncSession, batch: list[Finished]) -> None:
+        """Every outcome of the batch in one statement (one row of parameters per message)."""
+        table = OutboxMessage.__table__
+        now = utcnow()
         await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_([r.id for r in rows]))
+            update(table)  # type: ignore[arg-type]
+            .where(table.c.id == bindparam("row_id"))
             .values(
-                status=finished.status,
-                sent_at=utcnow(),
-                sent_message_id=finished.message_id,
-                last_error=finished.error,
+                status=bindparam("new_status"),
+                sent_at=now,
+                sent_message_id=bindparam("new_message_id"),
+                last_error=bindparam("new_error"),
                 claimed_by=None,
                 claimed_until=None,
-                attempts=OutboxMessage.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
+                attempts=table.c.attempts + 1,
+            ),
+            [
+                {
+                    "row_id": r.id,
+                    "new_status": finished.status,
+                    "new_message_id": finished.message_id,
+                    "new_error": finished.error,
+                }
+                for finished in batch
+                for r in finished.rows
+            ],
         )
-        if (
-            request is not None
-            and request.method == "send"
-            and row.kind in CARD_RENDERERS
-            and finished.message_id is not None
-        ):
-            await CARD_RENDERERS[row.kind].posted(
-                session, int(row.payload["subject_id"]), request.chat_id, finished.message_id
-            )
+        for finished in batch:
+            row, request = finished.rows[0], finished.request
+            if (
+                request is not None
+                and request.method == "send"
+                and row.kind in CARD_RENDERERS
+                and finished.message_id is not None
+            ):
+                await CARD_RENDERERS[row.kind].posted(
+                    session, int(row.payload["subject_id"]), request.chat_id, finished.message_id
+                )
 
     async def _retry(
         self,
@@ -1165,6 +1191,7 @@ class OutboxSender:
             await session.execute(
                 update(District).where(District.chat_id == old_chat_id).values(chat_id=new_chat_id)
             )
+            forget_districts(session)
             await session.execute(
                 update(OutboxMessage)
                 .where(

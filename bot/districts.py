@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.booking_rules import BookingRules
+from bot.services.district_cache import forget_districts
 from bot.services.eligibility import ELIGIBILITY_RULE_KEYS, EligibilityRules
 from bot.services.limits import Limits
 from bot.services.phone import normalize_phone
@@ -249,6 +250,7 @@ async def sync_districts(session: AsyncSession, spec: DistrictsFile) -> None:
     await session.execute(
         update(District).where(District.id.not_in(file_ids)).values(active=False)
     )
+    forget_districts(session)
 
 
 def district_warnings(spec: DistrictsFile) -> list[str]:

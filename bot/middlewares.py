@@ -32,11 +32,12 @@ from aiogram.methods import AnswerCallbackQuery, Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from aiogram.utils.callback_answer import CallbackAnswer
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
 
 from bot.clock import Clock
-from bot.context import Context, Outbox, Replies
+from bot.context import Context, Outbox, Replies, outbox_inserted
 from bot.db import current_session
 from bot.i18n import I18n
 from bot.services.throttle import SLOW_DOWN, PersonThrottle, Verdict
@@ -46,6 +47,46 @@ from models import Account, InboundUpdate, OutboxMessage, utcnow
 log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+# The statements every update runs, built once (building one costs more than running it).
+# Conditional, and the only duplicate check: an update another process finished already (its
+# claim had run out) or meanwhile is rolled back with all it did, so it is applied once. A
+# handler only writes to its transaction, so running it for nothing in that rare race costs no
+# more than a read of the status before every update would.
+MARK_DONE = (
+    update(InboundUpdate)
+    .where(
+        InboundUpdate.update_id == bindparam("b_update_id"),
+        InboundUpdate.status.not_in(("done", "failed")),
+    )
+    .values(
+        status="done",
+        payload=None,
+        # The order key holds the Telegram id; a done update needs none.
+        order_key="",
+        done_at=bindparam("b_done_at"),
+        claimed_by=None,
+        claimed_until=None,
+    )
+    .returning(InboundUpdate.update_id)
+    .execution_options(synchronize_session=False)
+)
+# The same, and whether anything older than the step's answers waits for their chat (a retry,
+# a row held by another or a dead process): see `DatabaseMiddleware._waiting`.
+MARK_DONE_IN_ORDER = MARK_DONE.returning(
+    exists().where(
+        OutboxMessage.chat_id == bindparam("b_chat_id"),
+        OutboxMessage.status.in_(("pending", "sending")),
+        OutboxMessage.id.not_in(bindparam("b_mine", expanding=True)),
+        or_(
+            OutboxMessage.status == "pending",
+            OutboxMessage.claimed_by.is_(None),
+            OutboxMessage.claimed_by != bindparam("b_owner"),
+        ),
+    )
+)
+ACCOUNT_OF = select(Account).where(Account.telegram_id == bindparam("b_telegram_id"))
 
 
 class DatabaseMiddleware(BaseMiddleware):
@@ -100,17 +141,6 @@ class DatabaseMiddleware(BaseMiddleware):
         async with self.sessions() as session:
             token = current_session.set(session)
             try:
-                if data.get("from_inbox"):
-                    status = await session.scalar(
-                        select(InboundUpdate.status).where(
-                            InboundUpdate.update_id == event.update_id
-                        )
-                    )
-                    if status in ("done", "failed"):
-                        log.info("update already handled", extra={"update_id": event.update_id})
-                        await session.rollback()
-                        _mark(receipt, "duplicate")
-                        return UNHANDLED
                 state = data.get("state")
                 if state is not None:
                     # What aiogram's FSM middleware would have read, read in this transaction.
@@ -121,34 +151,39 @@ class DatabaseMiddleware(BaseMiddleware):
                 if isinstance(self.fsm.storage, SqlStorage):
                     await self.fsm.storage.flush()
                 if data.get("from_inbox"):
-                    # Conditional: if another process finished this update meanwhile (its claim
-                    # had run out), ours is rolled back and the update is applied once.
-                    marked = await session.execute(
-                        update(InboundUpdate)
-                        .where(
-                            InboundUpdate.update_id == event.update_id,
-                            InboundUpdate.status.not_in(("done", "failed")),
-                        )
-                        .values(
-                            status="done",
-                            payload=None,
-                            # The order key holds the Telegram id; a done update needs no order.
-                            order_key="",
-                            done_at=utcnow(),
-                            claimed_by=None,
-                            claimed_until=None,
-                        )
-                        .returning(InboundUpdate.update_id)
-                    )
-                    if marked.scalar_one_or_none() is None:
-                        log.warning("update handled twice", extra={"update_id": event.update_id})
+                    # The step's rows get their ids first: the order check rides on the mark.
+                    await session.flush()
+                    older = self._one_chat(outbox)
+                    # Applied once: see MARK_DONE.
+                    params: dict[str, Any] = {
+                        "b_update_id": event.update_id,
+                        "b_done_at": utcnow(),
+                    }
+                    mark: Executable = MARK_DONE
+                    if older:
+                        mark = MARK_DONE_IN_ORDER
+                        params |= {
+                            "b_chat_id": outbox.urgent[0].chat_id,
+                            "b_mine": [row.id for row in outbox.urgent],
+                            "b_owner": self.owner or "",
+                        }
+                    marked = (await session.execute(mark, params)).one_or_none()
+                    if marked is None:
+                        log.info("update already handled", extra={"update_id": event.update_id})
                         await session.rollback()
                         _mark(receipt, "duplicate")
                         return UNHANDLED
-                urgent = await self._in_order(session, outbox)
+                    if older:
+                        waiting = {outbox.urgent[0].chat_id} if marked[1] else set()
+                        urgent = _held_back(outbox, waiting)
+                    else:
+                        urgent = await self._in_order(session, outbox)
+                else:
+                    urgent = await self._in_order(session, outbox)
                 await session.commit()
                 _mark(receipt, "done")
-                self.replies.committed(urgent)
+                # A claim round only if the step left rows other than the ones handed over.
+                self.replies.committed(urgent, queued=outbox_inserted(session) > len(urgent))
                 return result
             except BaseException:
                 await session.rollback()
@@ -156,36 +191,45 @@ class DatabaseMiddleware(BaseMiddleware):
             finally:
                 current_session.reset(token)
 
+    def _waiting(self, outbox: Outbox) -> Select[int]:
+        """Chats of the step's answers with something older still waiting elsewhere (a retry,
+        a row held by another or a dead process)."""
+        return select(OutboxMessage.chat_id).where(
+            OutboxMessage.chat_id.in_({row.chat_id for row in outbox.urgent}),
+            OutboxMessage.status.in_(("pending", "sending")),
+            OutboxMessage.id.not_in([row.id for row in outbox.urgent]),
+            or_(
+                OutboxMessage.status == "pending",
+                OutboxMessage.claimed_by.is_(None),
+                OutboxMessage.claimed_by != (self.owner or ""),
+            ),
+        )
+
+    @staticmethod
+    def _one_chat(outbox: Outbox) -> bool:
+        """Whether the order check can ride on the inbox mark: the answers go to one chat
+        (nearly always: the one the update came from); else it needs a query of its own."""
+        return bool(outbox.urgent) and len({row.chat_id for row in outbox.urgent}) == 1
+
     async def _in_order(self, session: AsyncSession, outbox: Outbox) -> list[OutboxMessage]:
         """The step's answers this process may send at once: those whose chat has nothing
-        older still waiting elsewhere (a retry, a row held by another or a dead process). The
-        others go back to the queue and follow what is older, so a chat's messages never
-        overtake each other."""
+        older still waiting elsewhere."""
         if not outbox.urgent:
             return []
         await session.flush()
-        mine = [row.id for row in outbox.urgent]
-        older = await session.scalars(
-            select(OutboxMessage.chat_id)
-            .where(
-                OutboxMessage.chat_id.in_({row.chat_id for row in outbox.urgent}),
-                OutboxMessage.status.in_(("pending", "sending")),
-                OutboxMessage.id.not_in(mine),
-                or_(
-                    OutboxMessage.status == "pending",
-                    OutboxMessage.claimed_by.is_(None),
-                    OutboxMessage.claimed_by != (self.owner or ""),
-                ),
-            )
-            .distinct()
-        )
-        waiting = set(older)
-        if not waiting:
-            return outbox.urgent
-        for row in outbox.urgent:
-            if row.chat_id in waiting:
-                row.status, row.claimed_by, row.claimed_until = "pending", None, None
-        return [row for row in outbox.urgent if row.chat_id not in waiting]
+        waiting = set(await session.scalars(self._waiting(outbox).distinct()))
+        return _held_back(outbox, waiting)
+
+
+def _held_back(outbox: Outbox, waiting: set[int]) -> list[OutboxMessage]:
+    """The answers to chats with older messages waiting go back to the queue and follow those,
+    so a chat's messages never overtake each other; the others are sent at once."""
+    if not waiting:
+        return outbox.urgent
+    for row in outbox.urgent:
+        if row.chat_id in waiting:
+            row.status, row.claimed_by, row.claimed_until = "pending", None, None
+    return [row for row in outbox.urgent if row.chat_id not in waiting]
 
 
 def _where(event: Update) -> tuple[int | None, int | None]:
@@ -249,7 +293,7 @@ class PersonMiddleware(BaseMiddleware):
         account: Account | None = None
         chat = data.get("event_chat")
         if user is not None and not user.is_bot:
-            account = await session.scalar(select(Account).where(Account.telegram_id == user.id))
+            account = await session.scalar(ACCOUNT_OF, {"b_telegram_id": user.id})
             if account is None and chat is not None and chat.type == "private":
                 account = Account(telegram_id=user.id, display_name=user.full_name[:128])
                 session.add(account)

@@ -17,6 +17,7 @@ from bot.context import Context
 from bot.i18n import N_, Translator
 from bot.keyboards import registration as kb
 from bot.services import registration as reg
+from bot.services.district_cache import district_by_id
 from bot.services.full_profile import FullProfile
 from bot.services.help import with_desk_phone
 from bot.services.iin import mask_iin
@@ -239,7 +240,7 @@ async def rider_page(ctx: Context, rider_id: int) -> tuple[str, InlineKeyboardMa
     if access is None:
         return None
     rider = access.rider
-    district = await session.get(District, rider.district_id)
+    district = await district_by_id(session, rider.district_id)
     lines = [f"{rider.full_name}"]
     label = VERIFICATION_LABELS.get(rider.verification, VERIFICATION_LABELS["pending"])
     lines.append(t(label, reason=reg.reason_text(t, rider.rejection_reason) or "—"))

@@ -37,6 +37,7 @@ from bot.keyboards import booking as kb
 from bot.keyboards.common import BACK, BOOK, SKIP, main_menu
 from bot.services import booking, dates, day_limit, limits
 from bot.services.booking_rules import weekday_msg
+from bot.services.district_cache import district_by_id
 from bot.services.help import with_desk_phone
 from bot.services.i18n_types import Reason
 from bot.services.outbox import enqueue_message
@@ -73,7 +74,7 @@ async def rider_of(ctx: Context, data: BookingData) -> Rider | None:
 
 
 async def district_of(ctx: Context, rider: Rider) -> District:
-    district = await ctx.session.get(District, rider.district_id)
+    district = await district_by_id(ctx.session, rider.district_id)
     assert district is not None, "a rider's district comes from the districts file"
     return district
 

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.context import Context
 from bot.keyboards.common import main_menu
 from bot.services import booking
+from bot.services.district_cache import district_by_id
 from bot.services.help import desk_phones, voice_reply
 from models import District
 
@@ -24,7 +25,7 @@ async def desk_phone_for(ctx: Context) -> str | None:
     every district's desk, one per line."""
     riders = await booking.riders_for(ctx.session, ctx.person) if ctx.account else []
     for rider in riders:
-        district = await ctx.session.get(District, rider.district_id)
+        district = await district_by_id(ctx.session, rider.district_id)
         if district is not None and district.desk_phone:
             return district.desk_phone
     districts = await ctx.session.scalars(

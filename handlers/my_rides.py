@@ -22,6 +22,7 @@ from bot.keyboards.common import BACK, MY_RIDES, main_menu
 from bot.services import booking, limits
 from bot.services.booking_rules import is_late_cancellation, weekday_msg
 from bot.services.dispatch import reason_msgid
+from bot.services.district_cache import district_by_id
 from bot.services.help import voice_reply, with_desk_phone
 from bot.services.i18n_types import Reason
 from bot.services.ride_labels import purpose_label, status_label
@@ -29,7 +30,7 @@ from bot.services.rides import history
 from bot.states.booking import CancelData, MyRides
 from handlers.booking import begin_from_ride, party_text
 from handlers.standing_orders import standing_orders_section
-from models import District, Ride, RideEvent, Rider, RideStatus, Vehicle
+from models import Ride, RideEvent, Rider, RideStatus, Vehicle
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -240,7 +241,7 @@ async def ask_cancel_reason(ctx: Context, ride: Ride) -> None:
     await state.set_state(MyRides.cancel_reason)
     await state.set_data(CancelData(ride_id=ride.id).model_dump())
     text = t("Why do you cancel ride №{number}? Choose a reason or type it.", number=ride.number)
-    district = await session.get(District, ride.district_id)
+    district = await district_by_id(session, ride.district_id)
     rules = booking.rules_of(district) if district is not None else None
     if rules is not None and is_late_cancellation(rules, ride.pickup_at, ctx.now):
         text += "\n" + t(
@@ -267,7 +268,7 @@ LATE = N_("The cancellation was late: less than the district's notice before pic
 async def cancel_limit(ctx: Context, ride: Ride) -> str | None:
     """The refusal, when this rider's cancellations in 24 hours reached the district's limit
     (book, cancel, book again posts a new card each time)."""
-    district = await ctx.session.get(District, ride.district_id)
+    district = await district_by_id(ctx.session, ride.district_id)
     refused = await limits.may_cancel(
         ctx.session, ride.rider_id, limits.limits_of(district), now=ctx.now
     )
@@ -277,7 +278,7 @@ async def cancel_limit(ctx: Context, ride: Ride) -> str | None:
 
 
 async def desk_phone(ctx: Context, ride: Ride | None) -> str | None:
-    district = await ctx.session.get(District, ride.district_id) if ride is not None else None
+    district = await district_by_id(ctx.session, ride.district_id) if ride is not None else None
     return district.desk_phone if district is not None else None
 
 

@@ -39,6 +39,7 @@ from bot.profile_view import (
 from bot.services import iin_check, limits
 from bot.services import registration as reg
 from bot.services.crypto import DataKey, SealedIin, seal_iin
+from bot.services.district_cache import district_by_id
 from bot.services.eligibility import birth_date_for
 from bot.services.i18n_types import Reason
 from bot.services.iin import check_iin, iin_digits
@@ -543,7 +544,7 @@ def _categories(district: District | None) -> list[str]:
 
 
 async def _district(ctx: Context, draft: Draft) -> District | None:
-    return await ctx.session.get(District, draft.district_id) if draft.district_id else None
+    return await district_by_id(ctx.session, draft.district_id) if draft.district_id else None
 
 
 async def category_prompt(
@@ -1208,7 +1209,7 @@ async def finish_new(ctx: Context, draft: Draft) -> None:
         if draft.for_other
         else None
     )
-    district = await ctx.session.get(District, data.district_id)
+    district = await district_by_id(ctx.session, data.district_id)
     if draft.for_other:
         # Checked again at the save: the limits of the district chosen, and meanwhile others
         # may have been registered from this account.
@@ -1310,7 +1311,7 @@ async def finish_edit(ctx: Context, draft: Draft) -> None:
         ctx.reply(t(reg.NOT_ALLOWED.msgid), main_menu(t))
         return
     changes = changes_of(ctx, draft) if draft.edit_group not in ("poa", "contact") else {}
-    district = await ctx.session.get(District, access.rider.district_id)
+    district = await district_by_id(ctx.session, access.rider.district_id)
     if resubmits(access, draft, changes):
         # Each resubmission costs the desk a card: so many a day per profile.
         refused = await limits.may_resubmit(

@@ -18,13 +18,14 @@ from bot.keyboards.common import BACK, SKIP, main_menu, step_keyboard
 from bot.keyboards.dispatch import rating_keyboard
 from bot.services import registration as reg
 from bot.services import rides
+from bot.services.district_cache import district_by_id
 from bot.services.feedback import save_rating_comment
 from bot.services.i18n_types import Reason
 from bot.services.outbox import enqueue_card
 from bot.services.ride_labels import status_label
 from bot.services.rides import Action, Actor
 from bot.states.dispatch import FeedbackData, RideFeedback
-from models import District, Ride, RideStatus
+from models import Ride, RideStatus
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -114,7 +115,7 @@ async def rated(query: CallbackQuery, callback_data: Rating, ctx: Context) -> No
 
 
 async def refresh_card(ctx: Context, ride: Ride) -> None:
-    district = await ctx.session.get(District, ride.district_id)
+    district = await district_by_id(ctx.session, ride.district_id)
     if district is not None:
         await enqueue_card(
             ctx.session,

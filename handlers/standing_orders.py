@@ -36,6 +36,7 @@ from bot.services import booking
 from bot.services import standing_order_rules as rules
 from bot.services import standing_orders as orders
 from bot.services.dates import parse_day
+from bot.services.district_cache import district_by_id
 from bot.services.i18n_types import Reason
 from bot.services.ride_labels import PURPOSE_LABELS, purpose_label
 from bot.states.standing_orders import (
@@ -927,7 +928,7 @@ async def pickable_dates(ctx: Context, order_id: int) -> list[date]:
     order = await orders.order_of(ctx.session, ctx.person, order_id)
     if order is None:
         return []
-    district = await ctx.session.get(District, order.district_id)
+    district = await district_by_id(ctx.session, order.district_id)
     if district is None:
         return []
     return orders.next_dates(order, district, ctx.today, PICKABLE_DATES)
@@ -1082,7 +1083,7 @@ async def on_change_answer(message: Message, ctx: Context) -> None:
         data = data.model_copy(update={"start": day})
         await ctx.fsm.set_state(MyOrder.change_pickup)
         await ctx.fsm.set_data(data.model_dump(mode="json"))
-        district = await ctx.session.get(District, order.district_id)
+        district = await district_by_id(ctx.session, order.district_id)
         assert district is not None
         slots = booking.pickup_slots(district, sample_day(ctx), ctx.now, tz)
         ctx.reply(
@@ -1098,7 +1099,7 @@ async def on_new_time(message: Message, ctx: Context, data: MyOrderData, step: s
     if order is None or start is None:
         await leave(ctx, orders.ORDER_NOT_FOUND.render(t))
         return
-    district = await ctx.session.get(District, order.district_id)
+    district = await district_by_id(ctx.session, order.district_id)
     assert district is not None
     back: time | None = None
     if step == MyOrder.change_back.state:

@@ -39,6 +39,7 @@ from bot.services import full_profile
 from bot.services import help as help_texts
 from bot.services import registration as reg
 from bot.services.booking import rules_of
+from bot.services.district_cache import district_by_id
 from bot.services.i18n_types import Reason
 from bot.services.language_choice import language_named
 from bot.states.booking import Booking, BookingData, load_booking
@@ -160,7 +161,7 @@ async def open_full_profile(ctx: Context, check: str) -> None:
     if isinstance(found, Reason):
         ctx.reply(found.render(ctx.t))
         return
-    district = await ctx.session.get(District, found.district_id)
+    district = await district_by_id(ctx.session, found.district_id)
     ctx.reply("\n".join(full_profile_lines(ctx.t, found, district)))
 
 
@@ -279,7 +280,7 @@ async def help_command(message: Message, ctx: Context) -> None:
     """The rules in plain words for the person's district (the desk's phone among them), then
     the commands."""
     riders = await reg.riders_of(ctx.session, ctx.person)
-    district = await ctx.session.get(District, riders[0].district_id) if riders else None
+    district = await district_by_id(ctx.session, riders[0].district_id) if riders else None
     text = help_message(ctx.t, district, registered=bool(riders))
     ctx.reply(text, main_menu(ctx.t) if ctx.person.consent_version else None)
 

@@ -19,6 +19,7 @@ from bot.i18n import N_, Translator
 from bot.keyboards import registration as kb
 from bot.services import dispatch
 from bot.services import registration as reg
+from bot.services.district_cache import district_by_id
 from bot.services.outbox import enqueue_card
 from bot.services.people import rider_circle
 from bot.services.text import strip_hostile
@@ -95,7 +96,7 @@ async def card_pressed(
     verification = await session.get(
         Verification, callback_data.verification, populate_existing=True
     )
-    district = await session.get(District, verification.district_id) if verification else None
+    district = await district_by_id(session, verification.district_id) if verification else None
     if verification is None or district is None:
         ctx.toast(ctx.i18n.translator(ctx.settings.default_language)(GONE), alert=True)
         return
@@ -198,7 +199,7 @@ async def typed_reason(message: Message, ctx: Context) -> None:
         if not plain or not message.text:
             return  # a reply to something else, or a sticker dropped in the chat: talk
     verification = await session.get(Verification, data.verification_id, populate_existing=True)
-    district = await session.get(District, verification.district_id) if verification else None
+    district = await district_by_id(session, verification.district_id) if verification else None
     if verification is None or district is None:
         await state.clear()
         return

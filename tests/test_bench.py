@@ -19,6 +19,7 @@ RUN_KEYS = {
     "rss_mb",
     "ratio_to_floor",
     "cpu_ms_per_update",
+    "sim_cpu_ms_per_update",
     "statements_per_update",
     "api_latency_ms",
 }

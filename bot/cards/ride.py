@@ -18,6 +18,7 @@ from bot.i18n import N_, I18n, Translator
 from bot.keyboards.dispatch import card_keyboard
 from bot.services import dispatch
 from bot.services.dispatch import VehicleOption
+from bot.services.district_cache import district_by_id
 from bot.services.outbox import enqueue_location
 from bot.services.ride_labels import purpose_label, status_label
 from models import District, Ride, RideEvent, Rider, RideStatus, Vehicle
@@ -187,7 +188,7 @@ async def render(session: AsyncSession, ride_id: int, i18n: I18n) -> CardView | 
     ride = await session.get(Ride, ride_id, populate_existing=True)
     if ride is None:
         return None
-    district = await session.get(District, ride.district_id)
+    district = await district_by_id(session, ride.district_id)
     if district is None:
         return None
     text, markup = await build(session, ride, district, i18n)
@@ -216,7 +217,7 @@ async def posted(session: AsyncSession, ride_id: int, chat_id: int, message_id: 
         and ride.pickup_lat is not None
         and ride.pickup_lon is not None
     ):
-        district = await session.get(District, ride.district_id)
+        district = await district_by_id(session, ride.district_id)
         enqueue_location(
             session,
             chat_id=chat_id,

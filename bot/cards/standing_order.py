@@ -24,6 +24,7 @@ from bot.keyboards.registry import outbox_keyboard
 from bot.services import standing_order_rules as so
 from bot.services import standing_orders as orders
 from bot.services.dispatch import REJECT_REASONS, reason_msgid
+from bot.services.district_cache import district_by_id
 from bot.services.ride_labels import purpose_label
 from models import District, OrderStatus, Rider, StandingOrder, Vehicle
 
@@ -314,7 +315,7 @@ async def render(session: AsyncSession, order_id: int, i18n: I18n) -> CardView |
     order = await session.get(StandingOrder, order_id, populate_existing=True)
     if order is None:
         return None
-    district = await session.get(District, order.district_id)
+    district = await district_by_id(session, order.district_id)
     if district is None:
         return None
     text, markup = await build(session, order, district, i18n)

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cards.registry import CardRenderer, CardView, register_card
 from bot.i18n import N_, I18n, Translator
 from bot.keyboards.registration import verification_keyboard
+from bot.services.district_cache import district_by_id
 from bot.services.privacy import ERASED_CARD
 from bot.services.registration import (
     RELATIONSHIP_LABELS,
@@ -112,7 +113,7 @@ async def build(
 ) -> tuple[str, InlineKeyboardMarkup | None, District] | None:
     """The card's text and buttons as they are now (shared with the group handlers)."""
     rider = await session.get(Rider, verification.rider_id)
-    district = await session.get(District, verification.district_id)
+    district = await district_by_id(session, verification.district_id)
     if rider is None or district is None:
         return None
     t = i18n.translator(district.language)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from bot.db import create_engine, create_sessionmaker, reader
 from bot.reports.monthly import write_report
+from bot.services.district_cache import district_by_id
 from bot.services.report_figures import parse_month
 from bot.settings import Settings
-from models import District
 
 
 async def run_report(
@@ -24,7 +24,7 @@ async def run_report(
     engine = create_engine(settings.database_url)
     try:
         async with reader(create_sessionmaker(engine))() as session:
-            if district_id is not None and await session.get(District, district_id) is None:
+            if district_id is not None and await district_by_id(session, district_id) is None:
                 print(f"--district {district_id!r}: no such district", file=sys.stderr)
                 return 2
             paths = await write_report(

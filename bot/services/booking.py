@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import booking_rules as br
+from bot.services.district_cache import district_by_id
 from bot.services.i18n_types import N_, Msg, Reason
 from bot.services.notifications import tell
 from bot.services.outbox import enqueue_card
@@ -362,7 +363,7 @@ async def create_booking(
     found = await _existing(session, draft.request_key)
     if found is not None:
         return found
-    district = await session.get(District, rider.district_id)
+    district = await district_by_id(session, rider.district_id)
     if district is None:
         return BookingResult(reason=br.NO_DATES_OPEN)
     verdict = eligibility_of(rider, district, draft.day)
@@ -559,7 +560,7 @@ async def cancel_ride(
     view = await ride_of(session, account, ride_id)
     if view is None:
         return Cancelled(ride=None, reason=RIDE_NOT_FOUND)
-    district = await session.get(District, view.ride.district_id)
+    district = await district_by_id(session, view.ride.district_id)
     rules = rules_of(district) if district is not None else br.BookingRules()
     late = br.is_late_cancellation(rules, view.ride.pickup_at, now)
     actor = Actor(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.booking_rules import BookingRules
+from bot.services.district_cache import districts_in_chat
 from bot.services.i18n_types import N_, Reason
 from models import (
     UNDECIDED_STATUSES,
@@ -112,11 +113,7 @@ async def district_for_chat(
     A district bound to a topic is found only in that topic; a district bound to the whole chat
     is found from any topic of it. The exact topic wins when a chat has both.
     """
-    rows = list(
-        await session.scalars(
-            select(District).where(District.chat_id == chat_id, District.active.is_(True))
-        )
-    )
+    rows = await districts_in_chat(session, chat_id)
     exact = [d for d in rows if d.topic_id is not None and d.topic_id == topic_id]
     if exact:
         return exact[0]

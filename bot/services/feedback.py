@@ -12,11 +12,12 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.booking import clean_text
+from bot.services.district_cache import district_by_id
 from bot.services.i18n_types import Reason
 from bot.services.outbox import enqueue_card
 from bot.services.registration import NOT_ALLOWED, access_to
 from bot.services.rights import Act, may
-from models import Account, District, Ride
+from models import Account, Ride
 
 MAX_COMMENT: Final = 300
 
@@ -43,7 +44,7 @@ async def save_rating_comment(
     if isinstance(value, Reason):
         return value
     ride.rating_comment = value
-    district = await session.get(District, ride.district_id)
+    district = await district_by_id(session, ride.district_id)
     if district is not None:
         await enqueue_card(
             session,

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import dispatch
+from bot.services.district_cache import district_by_id
 from bot.services.help import with_desk_phone
 from bot.services.i18n_types import N_, Reason
 from bot.services.outbox import enqueue_card, enqueue_message
@@ -110,7 +111,7 @@ async def ride_changed(session: AsyncSession, outcome: Outcome, action: Action) 
     ride = outcome.ride
     if ride is None or not outcome.ok:
         return
-    district = await session.get(District, ride.district_id)
+    district = await district_by_id(session, ride.district_id)
     if district is not None:
         await enqueue_card(
             session,

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.crypto import DataKey, DataKeyError
+from bot.services.district_cache import district_by_id
 from bot.services.i18n_types import N_, Reason
 from bot.services.outbox import enqueue_card, enqueue_message
 from bot.services.registration import audit, riders_of
@@ -206,7 +207,7 @@ async def erase_rider(session: AsyncSession, rider: Rider) -> int:
         )
     )
     for verification in posted:
-        district = await session.get(District, verification.district_id)
+        district = await district_by_id(session, verification.district_id)
         trace = AuditLog(
             action="verification_card_erased",
             subject=f"verification:{verification.id}",

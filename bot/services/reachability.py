@@ -11,9 +11,10 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.district_cache import district_by_id
 from bot.services.i18n_types import N_
 from bot.services.outbox import enqueue_message
-from models import Account, District, Representation, Ride, Rider, utcnow
+from models import Account, Representation, Ride, Rider, utcnow
 
 RIDER_BLOCKED = N_(
     "A rider has blocked the bot and gets no messages from it.\nRider: {name}\n"
@@ -57,7 +58,7 @@ async def mark_unreachable(session: AsyncSession, account_id: int, ride_id: int 
     told = 0
     for rider, representative in riders:
         about = ride if ride is not None and ride.rider_id == rider.id else None
-        district = await session.get(District, about.district_id if about else rider.district_id)
+        district = await district_by_id(session, about.district_id if about else rider.district_id)
         if district is None:
             continue
         params: dict[str, object] = {"name": rider.full_name, "phone": rider.phone}

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services.crypto import SealedIin
+from bot.services.district_cache import district_by_id
 from bot.services.eligibility import (
     Category,
     Eligibility,
@@ -532,7 +533,7 @@ async def request_verification(
     same = [v for v in older if v.district_id == rider.district_id]
     if same:
         keep = same[-1]
-        district = await session.get(District, keep.district_id)
+        district = await district_by_id(session, keep.district_id)
         if district is not None:
             await enqueue_card(
                 session,
@@ -545,7 +546,7 @@ async def request_verification(
     for old in older:
         old.status = "superseded"
         old.decided_at = now
-        old_district = await session.get(District, old.district_id)
+        old_district = await district_by_id(session, old.district_id)
         if old_district is not None:
             await enqueue_card(
                 session,
@@ -559,7 +560,7 @@ async def request_verification(
     verification = Verification(rider_id=rider.id, district_id=rider.district_id, created_at=now)
     session.add(verification)
     await session.flush()
-    district = await session.get(District, rider.district_id)
+    district = await district_by_id(session, rider.district_id)
     if district is not None:
         await enqueue_card(
             session,
@@ -627,7 +628,7 @@ async def update_rider(
     elif changed:
         # The dispatcher checking a pending profile sees its current name and phone.
         pending = await pending_verification(session, rider.id)
-        district = await session.get(District, rider.district_id)
+        district = await district_by_id(session, rider.district_id)
         if pending is not None and district is not None:
             await enqueue_card(
                 session,
@@ -739,7 +740,7 @@ async def update_contact(
     rep.contact_name, rep.contact_phone = name, phone
     if changed:
         pending = await pending_verification(session, access.rider.id)
-        district = await session.get(District, access.rider.district_id)
+        district = await district_by_id(session, access.rider.district_id)
         if pending is not None and district is not None:
             await enqueue_card(
                 session,
@@ -846,7 +847,7 @@ async def decide(
     rider.verified_at = now if approve else None
     rider.verified_by = actor_id if approve else None
     rider.rejection_reason = None if approve else verification.reason
-    district = await session.get(District, verification.district_id)
+    district = await district_by_id(session, verification.district_id)
     if district is not None:
         await enqueue_card(
             session,

@@ -23,6 +23,7 @@ from typing import Final, Literal
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.services.district_cache import district_by_id
 from bot.services.i18n_types import N_
 from bot.services.outbox import enqueue_card
 from bot.services.people import notify_rider
@@ -34,7 +35,6 @@ from models import (
     AuditLog,
     Consent,
     Dispatcher,
-    District,
     Representation,
     Ride,
     RideEvent,
@@ -245,7 +245,7 @@ async def anonymise_rides(
         ride.booked_by = None
         ride.anonymised_at = now
         if ride.card_message_id:
-            district = await session.get(District, ride.district_id)
+            district = await district_by_id(session, ride.district_id)
             await enqueue_card(
                 session,
                 kind=RIDE_CARD,

@@ -29,6 +29,7 @@ from bot.services.dispatch import (
     local_day_bounds,
     suits,
 )
+from bot.services.district_cache import district_by_id
 from bot.services.i18n_types import N_, Reason
 from bot.services.notifications import reason_param, vehicle_params
 from bot.services.outbox import enqueue_card, enqueue_message
@@ -401,7 +402,7 @@ async def _locked(session: AsyncSession, order_id: int) -> StandingOrder | None:
 
 
 async def _refresh_card(session: AsyncSession, order: StandingOrder) -> None:
-    district = await session.get(District, order.district_id)
+    district = await district_by_id(session, order.district_id)
     if district is None:
         return
     await enqueue_card(
@@ -485,7 +486,7 @@ async def create_order(
     rider = await booking.rider_for(session, account, draft.rider_id)
     if rider is None:
         return OrderResult(reason=booking.NOT_YOUR_RIDER)
-    district = await session.get(District, rider.district_id)
+    district = await district_by_id(session, rider.district_id)
     if district is None:
         return OrderResult(reason=br.NO_DATES_OPEN)
     reason = check_draft(rider, district, draft, now, tz)
@@ -615,7 +616,7 @@ async def approve(
     order, reason = await _pending_for_desk(session, order_id, district_id)
     if order is None or reason is not None:
         return OrderResult(order=order, reason=reason)
-    district = await session.get(District, order.district_id)
+    district = await district_by_id(session, order.district_id)
     assert district is not None
     vehicle: Vehicle | None = None
     if vehicle_id is not None:
@@ -686,7 +687,7 @@ async def propose_time(
     order, reason = await _pending_for_desk(session, order_id, district_id)
     if order is None or reason is not None:
         return OrderResult(order=order, reason=reason)
-    district = await session.get(District, order.district_id)
+    district = await district_by_id(session, order.district_id)
     assert district is not None
     new_back = back if back is not None else order.return_time
     reason = check_times(district, pickup, new_back)
@@ -780,7 +781,7 @@ async def answer_proposal(
         await _refresh_card(session, order)
         await _tell(session, order, DECLINED_BY, base, exclude_telegram_id=actor.telegram_id)
         return OrderResult(order=order)
-    district = await session.get(District, order.district_id)
+    district = await district_by_id(session, order.district_id)
     assert district is not None
     order.pickup_time = order.proposed_time
     order.return_time = order.proposed_return_time
@@ -832,7 +833,7 @@ async def _cancel_rides(
     for ride in rides:
         if Action.RIDER_CANCEL not in allowed_actions(ride.status):
             continue
-        district = await session.get(District, ride.district_id)
+        district = await district_by_id(session, ride.district_id)
         rules = booking.rules_of(district) if district is not None else br.BookingRules()
         values: dict[str, Any] = {
             "cancelled_late": br.is_late_cancellation(rules, ride.pickup_at, now)
@@ -964,7 +965,7 @@ async def change_time(
         return OrderResult(reason=ORDER_NOT_FOUND)
     if order.status != OrderStatus.APPROVED.value:
         return OrderResult(order=order, reason=NOT_ACTIVE)
-    district = await session.get(District, order.district_id)
+    district = await district_by_id(session, order.district_id)
     assert district is not None
     earliest = earliest_first_date(district, now, tz)
     if start < earliest:
@@ -1067,7 +1068,7 @@ async def due_dates(
     order = await session.get(StandingOrder, order_id, populate_existing=True)
     if order is None or order.status != OrderStatus.APPROVED.value:
         return []
-    district = await session.get(District, order.district_id)
+    district = await district_by_id(session, order.district_id)
     if district is None:
         return []
     window = horizon(district, now, tz)
@@ -1116,7 +1117,7 @@ async def materialize(
     )
     if exists is not None:
         return Materialized()
-    district = await session.get(District, order.district_id)
+    district = await district_by_id(session, order.district_id)
     if district is None:
         return Materialized()
     if day in holidays_for(district, day, day):
@@ -1300,7 +1301,7 @@ async def _views(
     views = []
     for order in orders:
         rider = await session.get(Rider, order.rider_id)
-        district = await session.get(District, order.district_id)
+        district = await district_by_id(session, order.district_id)
         if rider is None or district is None:
             continue
         views.append(

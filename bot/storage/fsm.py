@@ -23,7 +23,7 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import current_session, reader
@@ -36,6 +36,10 @@ FSM_CACHE = "invataxi_fsm"
 
 
 Row = tuple[str | None, dict[str, Any]]
+# Read at every update: built once (building it costs more than running it).
+STATE_OF = select(ConversationState.state, ConversationState.data).where(
+    ConversationState.key == bindparam("b_key")
+)
 
 
 @dataclass
@@ -157,13 +161,7 @@ class SqlStorage(BaseStorage):
         built = self.key_builder.build(key)
         found = _held(session).rows.get(built)
         if found is None:
-            row = (
-                await session.execute(
-                    select(ConversationState.state, ConversationState.data).where(
-                        ConversationState.key == built
-                    )
-                )
-            ).one_or_none()
+            row = (await session.execute(STATE_OF, {"b_key": built})).one_or_none()
             found = (row[0], dict(row[1] or {})) if row else (None, {})
             # After the read, which may have begun the transaction the cache belongs to.
             _held(session).rows[built] = found
