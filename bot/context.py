@@ -104,6 +104,13 @@ class Replies:
     already claimed by this process (`Outbox.hurry`), so the sender puts them straight into its
     chat queues without another transaction; if the process dies first, the claim runs out and
     any process sends them.
+
+    A step's order check counts the rows this process holds as in order: they sit in its
+    sender's chat queue, and the step's answers are sent after them. A held row can go back to
+    the table meanwhile (its send failed, or its chat must wait out Telegram's pace), and then
+    the answers would overtake it. So the sender notes each chat whose rows went back
+    (`handed_back`), the step notes the count before its check (`mark`), and answers whose chat
+    had rows go back since then are queued behind them instead (`overtaking`).
     """
 
     def __init__(self) -> None:
@@ -112,11 +119,35 @@ class Replies:
         self.wakeup = asyncio.Event()
         # Rows handed over here, already claimed: no claim round needed for them.
         self.arrived = asyncio.Event()
+        self._hand_backs = 0
+        self._chat_handed_back: dict[int, int] = {}
+        self._checked: dict[int, int] = {}
 
-    def committed(self, rows: list[OutboxMessage], *, queued: bool = True) -> None:
-        """`queued`: the step also left rows in the database for any sender to claim."""
+    def mark(self) -> int:
+        """Taken before a step's order check: what the check has seen of the hand-backs."""
+        return self._hand_backs
+
+    def handed_back(self, chat_id: int) -> None:
+        """The sender returned rows of this chat to the table (after that was committed)."""
+        self._hand_backs += 1
+        self._chat_handed_back[chat_id] = self._hand_backs
+        if len(self._chat_handed_back) > 10_000:
+            # Only checks still running need these; a check lasts one transaction.
+            oldest = self._hand_backs - 5_000
+            self._chat_handed_back = {
+                c: n for c, n in self._chat_handed_back.items() if n > oldest
+            }
+
+    def committed(
+        self, rows: list[OutboxMessage], *, queued: bool = True, mark: int | None = None
+    ) -> None:
+        """`queued`: the step also left rows in the database for any sender to claim;
+        `mark`: `mark()` as taken before the step's order check."""
         if rows:
             self.ready.extend(rows)
+            checked = self._hand_backs if mark is None else mark
+            for row in rows:
+                self._checked[row.id] = checked
             self.arrived.set()
         if queued:
             self.wakeup.set()
@@ -124,6 +155,16 @@ class Replies:
     def take(self) -> list[OutboxMessage]:
         rows, self.ready = self.ready, []
         return rows
+
+    def overtaking(self, rows: list[OutboxMessage]) -> list[OutboxMessage]:
+        """Of rows just taken, those whose chat had rows go back to the table after their
+        step's order check: sent now, they could overtake those."""
+        late = []
+        for row in rows:
+            checked = self._checked.pop(row.id, self._hand_backs)
+            if self._chat_handed_back.get(row.chat_id, 0) > checked:
+                late.append(row)
+        return late
 
 
 @dataclass

@@ -384,6 +384,12 @@ class OutboxSender:
             try:
                 urgent = self.replies.take()
                 if urgent:
+                    late = self.replies.overtaking(urgent)
+                    if late:
+                        # Their chat's older rows went back to the table after the step's
+                        # order check: these follow them from the table, in order.
+                        await self._release_ids([r.id for r in late], delay=0.0)
+                        urgent = [r for r in urgent if r not in late]
                     # Answers to people who are waiting go first, whichever process holds
                     # the lease: this process's handlers committed them claimed for it.
                     claimed = self.accept(urgent)
@@ -676,6 +682,9 @@ class OutboxSender:
                     outcome = Outcome.LATER
                 self._forget([row, *merged])
                 if outcome is Outcome.LATER:
+                    # The row is back in the table (committed): answers checked before that
+                    # must not overtake it.
+                    self.replies.handed_back(chat_id)
                     await self._hand_back(queue, delay=delay)
                     break
         except Exception:
@@ -749,6 +758,8 @@ class OutboxSender:
                 await self._release_ids([r.id for r in rows], delay=delay)
             finally:
                 self._forget(rows)
+                for chat_id in {r.chat_id for r in rows}:
+                    self.replies.handed_back(chat_id)
 
     async def _release_ids(self, ids: list[int], delay: float) -> None:
         async with transaction(self.sessions) as session:

@@ -138,6 +138,9 @@ class DatabaseMiddleware(BaseMiddleware):
 
     async def _in_session(self, handler: Handler, event: Update, data: dict[str, Any]) -> Any:
         receipt = data.get("inbox_receipt")
+        # Taken before the transaction reads anything: rows that go back to the table later
+        # may be missed by the order check, and then `Replies` holds the answers back.
+        hand_backs_seen = self.replies.mark()
         async with self.sessions() as session:
             token = current_session.set(session)
             try:
@@ -183,7 +186,9 @@ class DatabaseMiddleware(BaseMiddleware):
                 await session.commit()
                 _mark(receipt, "done")
                 # A claim round only if the step left rows other than the ones handed over.
-                self.replies.committed(urgent, queued=outbox_inserted(session) > len(urgent))
+                self.replies.committed(
+                    urgent, queued=outbox_inserted(session) > len(urgent), mark=hand_backs_seen
+                )
                 return result
             except BaseException:
                 await session.rollback()

@@ -979,3 +979,22 @@ async def outbox(session: AsyncSession, **where: Any) -> list[OutboxMessage]:
     """The outbox rows so far, oldest first, those whose columns equal `where`."""
     rows = await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
     return [r for r in rows if all(getattr(r, k) == v for k, v in where.items())]
+
+
+# -- raw updates as Telegram sends them --------------------------------------------------------
+
+
+def message_update(
+    update_id: int, user_id: int = 7001, text: str = "привет", **user: Any
+) -> dict[str, Any]:
+    person = {"id": user_id, "is_bot": False, "first_name": "Асель", **user}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1_700_000_000,
+            "chat": {"id": user_id, "type": "private", "first_name": "Асель"},
+            "from": person,
+            "text": text,
+        },
+    }

@@ -201,6 +201,39 @@ async def test_a_chats_messages_keep_their_order_through_a_retry(world: World) -
     assert [m.text for m in world.stand_in.messages(5004)] == ["шаг 0", "шаг 1", "шаг 2"]
 
 
+async def test_an_answer_does_not_overtake_an_older_message_sent_back_to_the_table(
+    world: World,
+) -> None:
+    """A step's order check counts the rows this process holds as in order. If one of them goes
+    back to the table before the step's answer is handed over (its send failed, or its chat had
+    to wait out Telegram's pace), the answer follows it instead of arriving first (seen in the
+    scale-out test: a question repeated after the rider had already answered it)."""
+    await person(world, 5005)
+    replies = world.sender.replies
+    checked = replies.mark()  # the step's order check: the older row is held by this process
+    async with world.sessions() as session, session.begin():
+        older = enqueue_message(session, chat_id=5005, text="Во сколько подать машину?")
+        answer = enqueue_message(session, chat_id=5005, text="Нужна ли обратная поездка?")
+        await session.flush()
+        for row in (older, answer):
+            row.status, row.claimed_by = "sending", world.sender.owner
+            row.claimed_until = utcnow() + timedelta(seconds=30)
+    # The sender sends the older row back to the table to wait out the chat's pace, and only
+    # then takes the step's answer.
+    async with world.sessions() as session, session.begin():
+        back = await session.get(OutboxMessage, older.id)
+        assert back is not None
+        back.status, back.claimed_by, back.claimed_until = "pending", None, None
+        back.next_attempt_at = utcnow() + timedelta(seconds=0.5)
+    replies.handed_back(5005)
+    replies.committed([answer], mark=checked)
+    await delivered(world.sessions, world.sender)
+    assert [m.text for m in world.stand_in.messages(5005)] == [
+        "Во сколько подать машину?",
+        "Нужна ли обратная поездка?",
+    ]
+
+
 class FixedCard:
     """A card whose text the test sets: enough to see posts, edits and merges."""
 

@@ -30,25 +30,9 @@ from bot.inbox import MAX_ATTEMPTS, SORRY, UpdateWorker, owner_gone, store_updat
 from bot.middlewares import DatabaseMiddleware, ForgiveStaleCallbackAnswers, PersonMiddleware
 from bot.settings import load_settings
 from models import Account, AuditLog, InboundUpdate, OutboxMessage, utcnow
-from tests.factories import sessions_on
+from tests.factories import message_update, sessions_on
 
 HERE = socket.gethostname()
-
-
-def message_update(
-    update_id: int, user_id: int = 7001, text: str = "привет", **user: Any
-) -> dict[str, Any]:
-    person = {"id": user_id, "is_bot": False, "first_name": "Асель", **user}
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1_700_000_000,
-            "chat": {"id": user_id, "type": "private", "first_name": "Асель"},
-            "from": person,
-            "text": text,
-        },
-    }
 
 
 @dataclass

@@ -19,8 +19,7 @@ from bot.middlewares import DatabaseMiddleware, PersonMiddleware
 from bot.services.outbox import enqueue_message
 from bot.settings import load_settings
 from models import OutboxMessage
-from tests.factories import sessions_on
-from tests.test_inbox import message_update
+from tests.factories import message_update, sessions_on
 
 OTHER_CHAT = -100777
 
