@@ -37,7 +37,6 @@ import dataclasses
 import itertools
 import json
 import logging
-import os
 import random
 import re
 import statistics
@@ -68,15 +67,14 @@ from aiogram.types import (
 )
 
 from bot.clock import DEFAULT_TIMEZONE
-from bot.reports.bench import peak_rss_mb, print_report, run_report_bench
+from bot.measure import ROOT, measure_apart, peak_rss_mb
+from bot.reports.bench import print_report, run_report_bench
 
 log = logging.getLogger(__name__)
 
 TOKEN = "123456789:BENCH-token-not-a-real-one"
 BOT_ID = 123456789
 TELEGRAM_CEILING_PER_S = 30.0
-ROOT = Path(__file__).resolve().parent.parent
-PHASE_TIMEOUT_S = 1800
 # A person reads the bot's question, then taps or types: a few seconds for a button, longer for
 # an address. 5 s on average (exponentially spread, so many steps come much faster) is brisk
 # for riders who are often elderly or use a screen reader; `--pace 1` is a harsher run.
@@ -1248,26 +1246,15 @@ def phase_main(argv: list[str]) -> int:
 
 
 def spawn_phase(name: str, quick: bool, postgres: str, plan: Plan, *extra: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bot.bench", "--phase", name, *extra]
+    args = ["--phase", name, *extra]
     if quick:
-        command.append("--quick")
-    command += ["--pace", str(plan.think_mean_s)]
-    command += ["--api-latency-ms", str(plan.api_latency_s * 1000)]
-    command += ["--people", str(plan.conversations)]
+        args.append("--quick")
+    args += ["--pace", str(plan.think_mean_s)]
+    args += ["--api-latency-ms", str(plan.api_latency_s * 1000)]
+    args += ["--people", str(plan.conversations)]
     if postgres:
-        command += ["--postgres", postgres]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
-    }
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=PHASE_TIMEOUT_S, env=env, check=False
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"the {name} measurement failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+        args += ["--postgres", postgres]
+    return measure_apart("bot.bench", args, name)
 
 
 # -- the outbox ---------------------------------------------------------------------------------

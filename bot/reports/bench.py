@@ -10,9 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,10 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import DEFAULT_TIMEZONE
-
-ROOT = Path(__file__).resolve().parent.parent.parent
-PHASE_TIMEOUT_S = 1800
-
+from bot.measure import measure_apart, peak_rss_mb
 
 # Of every 20 rides: 12 completed, 2 rejected, 2 cancelled by the rider, 1 no-show, 1 expired,
 # 2 still scheduled; each with the events that led there.
@@ -251,28 +245,11 @@ def print_report(result: dict[str, Any]) -> None:
         )
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process (Linux and BSD report KB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
 def spawn_report(database_url: str, month: str) -> dict[str, Any]:
     """One month's report in a fresh process (`python -m bot.reports.bench`)."""
-    command = [sys.executable, "-m", "bot.reports.bench", "--database", database_url]
-    command += ["--month", month]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
-    }
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=PHASE_TIMEOUT_S, env=env, check=False
+    return measure_apart(
+        "bot.reports.bench", ["--database", database_url, "--month", month], "report"
     )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"the report measurement failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
 
 
 def main(argv: list[str] | None = None) -> int:
