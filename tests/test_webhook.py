@@ -18,6 +18,7 @@ from bot.webhook import SECRET_HEADER, start_webhook, webhook_secret
 from models import InboundUpdate
 from tests.e2e.harness import make_settings as make_settings
 from tests.e2e.harness import running_bot
+from tests.factories import message_update
 
 SECRET = "test-secret_42"
 
@@ -29,17 +30,10 @@ def free_port() -> int:
 
 
 def update_body(update_id: int, user_id: int = 555, text: str = "/start") -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": update_id,
-            "date": 1_700_000_000,
-            "chat": {"id": user_id, "type": "private", "first_name": "Асем"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "Асем"},
-            "text": text,
-            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
-        },
-    }
+    """A command as Telegram posts it to the webhook."""
+    body = message_update(update_id, user_id, text)
+    body["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
+    return body
 
 
 async def stored(app: Any) -> list[InboundUpdate]:
