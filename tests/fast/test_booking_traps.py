@@ -5,7 +5,7 @@ daily limit at the date step, and the desk's phone where the bot says to call.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,72 +15,12 @@ from sqlalchemy import select
 from bot.callbacks.booking import RideAction, RidePress
 from bot.keyboards import booking as kb
 from bot.keyboards.common import BOOK, CANCEL, SKIP
-from bot.services import booking
 from bot.services import booking_rules as br
-from bot.services.help import format_phone
-from bot.services.rides import Actor
 from handlers.booking import day_text, party_text, quick_label_for
-from models import District, Ride, RideStatus, utcnow
-from tests.factories import HOME, HOSPITAL, seed_rider
+from models import Ride, RideStatus
+from tests.factories import HOSPITAL, seed_rider
+from tests.fast.booking_steps import UID, act, all_rides, book, desk_phone, press, window
 from tests.fast.harness import FastBot, Said, fast_bot
-
-UID = 7801
-
-
-async def book(
-    fast: FastBot, rider_id: int, day: date, at: time, back: time | None = None
-) -> tuple[Ride, Ride | None]:
-    """A trip booked earlier, as the conversation's Confirm books it."""
-    async with fast.app.sessions() as session:
-        draft = booking.Draft(
-            rider_id=rider_id,
-            pickup_address=HOME,
-            destination=HOSPITAL,
-            purpose="clinic",
-            day=day,
-            pickup_time=at,
-            return_time=back,
-            assistant=True,
-            request_key=booking.new_request_key(),
-        )
-        result = await booking.create_booking(
-            session, draft, Actor("rider", UID, "User"), utcnow(), tz=fast.app.settings.tz
-        )
-        await session.commit()
-    assert result.ride is not None, result.reason
-    return result.ride, result.return_ride
-
-
-def window(fast: FastBot) -> list[date]:
-    tz = fast.app.settings.tz
-    return br.bookable_dates(br.BookingRules(), datetime.now(tz), tz)
-
-
-async def act(fast: FastBot, uid: int, text: str) -> Said:
-    """One action: a typed message or a tapped reply button; returns the last thing said."""
-    before = len(await fast.said(uid))
-    await fast.feed(fast.text(uid, text))
-    said = await fast.said(uid)
-    assert len(said) > before, f"no answer to {text!r}"
-    return said[-1]
-
-
-async def press(fast: FastBot, uid: int, data: str) -> list[Said]:
-    before = len(await fast.said(uid))
-    await fast.feed(fast.press(uid, data))
-    return (await fast.said(uid))[before:]
-
-
-async def all_rides(fast: FastBot) -> list[Ride]:
-    async with fast.app.sessions() as session:
-        return list(await session.scalars(select(Ride).order_by(Ride.id)))
-
-
-async def desk_phone(fast: FastBot) -> str:
-    async with fast.app.sessions() as session:
-        district = await session.get(District, "taldykorgan")
-    assert district is not None and district.desk_phone
-    return format_phone(district.desk_phone)
 
 
 async def test_repeat_with_the_way_back_takes_four_actions(

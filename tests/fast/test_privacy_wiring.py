@@ -40,10 +40,9 @@ from models import (
     utcnow,
 )
 from tests.factories import account, make_ride, register, rider_input, seed_rider, valid_iin
-from tests.fast.harness import FastBot, Said, fast_bot
-from tests.fast.test_booking_traps import act, all_rides, book, desk_phone, window
-from tests.fast.test_booking_traps import press as booking_press
-from tests.fast.test_dispatcher_side import (
+from tests.fast.booking_steps import act, all_rides, book, desk_phone, window
+from tests.fast.booking_steps import press as booking_press
+from tests.fast.desk_steps import (
     AIGUL,
     GROUP,
     NURLAN,
@@ -54,6 +53,7 @@ from tests.fast.test_dispatcher_side import (
     rider_texts,
     seed_ride,
 )
+from tests.fast.harness import FastBot, Said, fast_bot
 
 SPAMMER = 6601
 
