@@ -122,8 +122,9 @@ class Limits:
     """Telegram's limits, with a margin; tests may compress them (settings `OUTBOX_*`).
 
     A private chat may get `private_burst` messages at once (a step's answer and its next
-    question), then one per `private_interval`: Telegram's "about one a second" is an average,
-    not a wait before the first reply.
+    question), then one per `private_interval` (a token bucket): Telegram's "about one a second"
+    is an average, not a wait before the first reply, and a person who answers quickly after a
+    burst waits one interval for the next message, not a whole window.
     """
 
     global_per_second: int = 28
@@ -151,7 +152,10 @@ class Pace:
         self.limits = limits or Limits()
         # When calls were answered (Telegram counted them somewhere before that moment).
         self.global_sent: deque[float] = deque()
+        # Groups: when each recent message was answered (a sliding window).
         self.per_chat: dict[int, deque[float]] = {}
+        # Private chats: a token bucket, [messages that may go now, when that was counted].
+        self.buckets: dict[int, list[float]] = {}
         # Calls started and not answered yet: each may reach Telegram at any moment, so it
         # counts against every window until its answer comes.
         self.in_flight = 0
@@ -191,20 +195,27 @@ class Pace:
                 waits.append(min(IN_FLIGHT_POLL, lim.group_spacing))
             elif sent:
                 waits.append(lim.group_spacing - (now - sent[-1]))
-        else:
-            window = lim.private_interval * lim.private_burst
-            if sent:
-                while sent and now - sent[0] >= window:
-                    sent.popleft()
-            if len(sent or ()) + flying >= lim.private_burst:
-                waits.append(window - (now - sent[0]) if sent else IN_FLIGHT_POLL)
+        elif lim.private_interval > 0:
+            # Calls in flight have taken their token already (they are counted when answered).
+            free = self._tokens(chat_id, now) - flying
+            if free < 1.0:
+                waits.append((1.0 - free) * lim.private_interval)
         return max(0.0, *waits)
+
+    def _tokens(self, chat_id: int, now: float) -> float:
+        """Messages this private chat may get at once now: up to a burst, one more a second."""
+        lim = self.limits
+        bucket = self.buckets.get(chat_id)
+        if bucket is None:
+            return float(lim.private_burst)
+        tokens, counted = bucket
+        return min(float(lim.private_burst), tokens + (now - counted) / lim.private_interval)
 
     def record(self, chat_id: int, now: float) -> None:
         """A call starts: it counts as in flight until `completed`."""
         self.in_flight += 1
         self.in_flight_per_chat[chat_id] += 1
-        if len(self.per_chat) > 10_000:
+        if len(self.per_chat) + len(self.buckets) > 10_000:
             self._forget_idle(now)
 
     def completed(self, chat_id: int, started: float, now: float) -> None:
@@ -215,11 +226,10 @@ class Pace:
         many into Telegram's window."""
         self.released(chat_id)
         self.global_sent.append(now)
-        sent = self.per_chat.setdefault(chat_id, deque())
-        sent.append(now)
-        if chat_id > 0:
-            while len(sent) > self.limits.private_burst:
-                sent.popleft()
+        if chat_id < 0:
+            self.per_chat.setdefault(chat_id, deque()).append(now)
+        elif self.limits.private_interval > 0:
+            self.buckets[chat_id] = [self._tokens(chat_id, now) - 1.0, now]
 
     def released(self, chat_id: int) -> None:
         """A slot taken and not used (nothing to send after all): it no longer counts."""
@@ -236,6 +246,9 @@ class Pace:
         )
         for chat_id in [c for c, s in self.per_chat.items() if not s or now - s[-1] > horizon]:
             del self.per_chat[chat_id]
+        full = float(self.limits.private_burst)
+        for chat_id in [c for c in self.buckets if self._tokens(c, now) >= full]:
+            del self.buckets[chat_id]
 
     def paused_chats(self, now: float) -> set[int]:
         """Chats Telegram asked us to leave alone for now (forgetting pauses that are over)."""
@@ -347,7 +360,11 @@ class OutboxSender:
         self.queues: dict[int, deque[OutboxMessage]] = {}
         self.workers: dict[int, asyncio.Task[None]] = {}
         self.held: set[int] = set()
+        # A send made room that the last claim round lacked: worth another round at once.
         self.progress = asyncio.Event()
+        # The last claim round left due rows in the table for want of room (`MAX_HELD`, a full
+        # chat queue); only then does a finished send call for a round before the timer.
+        self.left_behind = False
         self.stopping = False
         self.stop_deadline = 0.0
         self.finished = 0
@@ -396,12 +413,15 @@ class OutboxSender:
                 if time.monotonic() >= lease_at:
                     lease_at = time.monotonic() + self.claim_seconds / 3
                     leased = await self._take_lease()
-                if leased and due and len(self.held) < MAX_HELD // 2:
-                    claim_at = time.monotonic() + CLAIM_EVERY_S
-                    claimed = await self.claim_round()
-                    if claimed:
-                        # More may be due: the next round comes at once.
-                        claim_at = 0.0
+                if leased and due:
+                    if len(self.held) < MAX_HELD // 2:
+                        claim_at = time.monotonic() + CLAIM_EVERY_S
+                        claimed = await self.claim_round()
+                        if claimed:
+                            # More may be due: the next round comes at once.
+                            claim_at = 0.0
+                    else:
+                        self.left_behind = True
                 if time.monotonic() >= heartbeat_at:
                     heartbeat_at = time.monotonic() + self.claim_seconds / 3
                     await self._heartbeat()
@@ -534,10 +554,13 @@ class OutboxSender:
         """Claim due rows that can go soon, keeping each chat's order; returns how many."""
         room = MAX_HELD - len(self.held)
         if room <= 0 or self.stopping:
+            self.left_behind = room <= 0
             return 0
         now = utcnow()
         mono = time.monotonic()
         full = {c for c, q in self.queues.items() if len(q) >= PER_CHAT_QUEUE}
+        # Rows of full chats may be waiting: a send from one of them calls for the next round.
+        self.left_behind = bool(full)
         full |= self.pace.paused_chats(mono)
         if self.pace.global_blocked_until > mono:
             return 0
@@ -570,11 +593,13 @@ class OutboxSender:
                     continue
                 queued = len(self.queues.get(chat_id, ())) + per_chat[chat_id]
                 if row_id > blockers.get(chat_id, row_id) or queued >= PER_CHAT_QUEUE:
+                    self.left_behind = self.left_behind or queued >= PER_CHAT_QUEUE
                     stopped.add(chat_id)
                     continue
                 chosen.append(row_id)
                 per_chat[chat_id] += 1
                 if len(chosen) >= room:
+                    self.left_behind = True
                     break
             if not chosen:
                 return 0
@@ -746,7 +771,7 @@ class OutboxSender:
     def _forget(self, rows: Iterable[OutboxMessage]) -> None:
         for row in rows:
             self.held.discard(row.id)
-        if len(self.held) < MAX_HELD // 2:
+        if self.left_behind and len(self.held) < MAX_HELD // 2:
             self.progress.set()
 
     async def _hand_back(self, queue: deque[OutboxMessage], delay: float) -> None:
@@ -1220,6 +1245,7 @@ class OutboxSender:
                     .execution_options(synchronize_session=False)
                 )
         self.pace.per_chat.pop(old_chat_id, None)
+        self.pace.buckets.pop(old_chat_id, None)
         log.warning(
             "dispatcher chat migrated to a supergroup",
             extra={"old": old_chat_id, "new": new_chat_id},

@@ -376,7 +376,8 @@ async def test_group_migrated_to_a_supergroup_is_followed(world: World) -> None:
 
 
 async def test_private_chat_gets_a_short_burst_then_one_message_a_second(world: World) -> None:
-    """A step's answer and its next question arrive together; a longer run is paced to 1/s."""
+    """A step's answer and its next question arrive together; a longer run is paced to 1/s,
+    and the message after a burst waits one second, not the whole burst's window."""
     await person(world, 5008)
     async with world.sessions() as session, session.begin():
         for n in range(5):
@@ -386,10 +387,14 @@ async def test_private_chat_gets_a_short_burst_then_one_message_a_second(world: 
     assert len(times) == 5
     burst = world.sender.limits.private_burst
     assert burst == 3
+    interval = world.sender.limits.private_interval
+    assert interval == 1.0
     assert times[burst - 1] - times[0] < 0.5, "the first messages are not made to wait"
-    # Never more than `burst` messages in any window of `burst` seconds: 1/s on average.
-    for start in range(len(times) - burst):
-        assert times[start + burst] - times[start] >= burst * 0.95
+    # After the burst, one a second: in any stretch of T seconds at most burst + T messages.
+    for k in range(burst, len(times)):
+        assert times[k] - times[k - 1] >= interval * 0.95
+    assert times[burst] - times[0] < interval * 1.5, "the fourth waits a second, not three"
+    assert not world.stand_in.errors("sendMessage"), "Telegram never had to say slow down"
 
 
 async def test_group_pace_is_a_sliding_window(world: World) -> None:
