@@ -1,37 +1,40 @@
 """Database engine and sessions.
 
 SQLite is the embedded default and gets the settings that make it safe under concurrency: WAL,
-synchronous=NORMAL, foreign keys, a busy timeout, and BEGIN IMMEDIATE so a writing transaction
-waits for the lock up front instead of failing with "database is locked" halfway through.
+synchronous=NORMAL, foreign keys, a wait for a lock held elsewhere, and BEGIN IMMEDIATE so a
+writing transaction waits for the lock up front instead of failing with "database is locked"
+halfway through.
 
 aiosqlite sends every call to a thread of its own and back: about 0.1 ms of CPU and two
 wake-ups per call, three or four calls per statement, for statements that take microseconds in
-WAL mode. Calls that never wait run on the event loop instead (`_LoopConnection`); only those
-that may wait (BEGIN, which can meet another process's write lock; COMMIT, which writes the WAL
-and may checkpoint; PRAGMAs, opening and closing) still go to aiosqlite's thread.
+WAL mode, and a transaction gave the loop away at every call while it held the write lock.
+Statements run on the event loop instead (`_LoopConnection`): a lock held by another process is
+waited for in asyncio sleeps, and checkpoints, which wait on the disk, are made in a thread
+(`_Checkpoints`).
 
 SQLite has one writer at a time. Left to itself, a connection that finds the write lock taken
 sleeps and polls (1, 2, 5 … 100 ms), so under load most of the wall time went to sleeping while
 the lock was already free (see README, "Speed"). Writers of one process therefore queue on an
-asyncio lock first, handed over in arrival order the moment the previous transaction ends; the
-busy timeout remains for other processes (the CLI, a migration).
+asyncio lock first, handed over the moment the previous transaction ends (short writes first,
+then in arrival order); other processes (the CLI, a migration) are waited for as above.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
+import itertools
 import os
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
-
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import URL, make_url
@@ -48,6 +51,11 @@ from bot.services.district_cache import DISTRICTS, DistrictCache
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option for an engine whose sessions never write (see `_configure_sqlite`).
 READ_ONLY = "sqlite_read_only"
+# Execution option for an engine whose sessions make short writes that go first (`_WriterQueue`).
+WRITE_FIRST = "sqlite_write_first"
+
+# Each SQLite engine's queue of writers (`_WriterQueue`).
+_WRITERS: weakref.WeakKeyDictionary[Any, _WriterQueue] = weakref.WeakKeyDictionary()
 
 # The session of the update being handled, so the FSM storage writes in the same transaction.
 current_session: contextvars.ContextVar[AsyncSession | None] = contextvars.ContextVar(
@@ -65,16 +73,17 @@ def create_engine(database_url: str, *, echo: bool = False, pool_size: int = 8) 
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             private_file(Path(url.database))
+        file = _SqliteFile.of(url)
         engine = create_async_engine(
             url,
             echo=echo,
             hide_parameters=True,
-            async_creator=_sqlite_connector(url),
+            async_creator=file.connect,
             # A returned connection is rolled back only when a transaction is open (see
             # `_configure_sqlite`): each call to aiosqlite is a trip to its thread.
             pool_reset_on_return=None,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, file)
         return engine
     # No ping before each checkout: it cost a round trip per update. A connection that died
     # with a PostgreSQL restart fails its first statement instead, which invalidates the pool;
@@ -107,8 +116,9 @@ def private_file(database: Path) -> None:
             path.chmod(0o600)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    writers = _WriterQueue()
+def _configure_sqlite(engine: AsyncEngine, file: _SqliteFile) -> None:
+    writers = _WRITERS[engine.sync_engine] = _WriterQueue()
+    checkpoints = None if file.in_memory else _Checkpoints(file)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -118,7 +128,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # Waiting for another process's lock is `_LoopConnection`'s, in asyncio sleeps: SQLite's
+        # own busy handler would sleep on the event loop.
+        cursor.execute("PRAGMA busy_timeout=0")
+        if checkpoints is not None:
+            # Checkpoints (which wait on the disk) are made off the loop (`_Checkpoints`).
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -128,7 +143,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
             return
-        writers.acquire(conn.info)
+        writers.acquire(conn.info, first=bool(conn.get_execution_options().get(WRITE_FIRST)))
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
@@ -139,6 +154,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "rollback")
     def _on_end(conn: Any) -> None:
         writers.release(conn.info)
+
+    if checkpoints is not None:
+        event.listen(engine.sync_engine, "commit", checkpoints.committed)
 
     @event.listens_for(engine.sync_engine, "reset")
     def _on_reset(dbapi_connection: Any, _record: Any, state: Any) -> None:
@@ -155,44 +173,98 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 class _LoopConnection(aiosqlite.Connection):
-    """aiosqlite, with the calls that never wait made on the event loop (see the module's
-    docstring); the rest go to aiosqlite's thread as before."""
+    """aiosqlite, with every call but closing made on the event loop (see the module's
+    docstring).
+
+    Statements in WAL mode take microseconds and never wait on the disk (checkpoints are made
+    off the loop, `_Checkpoints`), so a transaction runs from BEGIN to COMMIT without giving
+    the loop away, and holds SQLite's write lock for no longer than its own work. The one wait
+    is for another process's write lock (the CLI, a migration): SQLite answers "busy" at once
+    (busy_timeout 0) and the statement is tried again after an asyncio sleep, so the bot goes
+    on answering meanwhile.
+    """
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if _may_wait(fn, args):
-            return await super()._execute(fn, *args, **kwargs)
+        if getattr(fn, "__name__", "") in _THREAD_CALLS:
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+        waited, pause = 0.0, 0.001
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                busy = "database is locked" in str(exc) or "database is busy" in str(exc)
+                if not busy or fn.__name__ not in _RETRIED or waited >= _BUSY_TIMEOUT_S:
+                    raise
+            # A statement SQLite refused as busy did not run: it is simply tried again.
+            await asyncio.sleep(pause)
+            waited, pause = waited + pause, min(pause * 2, 0.05)
 
 
-# Statements that may wait: for another process's write lock (BEGIN, with the busy timeout's
-# sleeps), or on the disk (PRAGMA journal_mode and friends at connect, VACUUM).
-_WAITING_STATEMENTS = ("BEGIN", "PRAGMA", "VACUUM")
-_WAITING_CALLS = frozenset({"commit", "close", "executescript", "backup", "iterdump"})
+# Calls that may wait on the disk: made in aiosqlite's thread.
+_THREAD_CALLS = frozenset({"close", "executescript", "backup", "iterdump"})
+# Calls SQLite may refuse as busy, and that can then simply be made again.
+_RETRIED = frozenset({"execute", "executemany", "commit"})
+_BUSY_TIMEOUT_S = SQLITE_BUSY_TIMEOUT_MS / 1000
 
 
-def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-    name = getattr(fn, "__name__", "")
-    if name in _WAITING_CALLS:
-        return True
-    if name in ("execute", "executemany") and args:
-        return str(args[0]).lstrip()[:6].upper().startswith(_WAITING_STATEMENTS)
-    return False
+@dataclass(frozen=True)
+class _SqliteFile:
+    """How to open the database: as aiosqlite does, but as `_LoopConnection`s."""
 
+    args: tuple[Any, ...]
+    params: dict[str, Any]
+    in_memory: bool
 
-def _sqlite_connector(url: URL) -> Callable[[], Any]:
-    """Open connections as aiosqlite does, as `_LoopConnection`s usable from the loop."""
-    cargs, cparams = SQLiteDialect_aiosqlite().create_connect_args(url)
-    cparams = {**cparams, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    @classmethod
+    def of(cls, url: URL) -> _SqliteFile:
+        cargs, cparams = SQLiteDialect_aiosqlite().create_connect_args(url)
+        database = str(url.database or "")
+        in_memory = database in ("", ":memory:") or "mode=memory" in database
+        params = {**cparams, "timeout": 0, "check_same_thread": False}
+        return cls(tuple(cargs), params, in_memory)
 
-    async def connect() -> aiosqlite.Connection:
-        connection = _LoopConnection(partial(sqlite3.connect, *cargs, **cparams), 64)
+    def open(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection = sqlite3.connect(*self.args, **self.params)
+        return connection
+
+    async def connect(self) -> aiosqlite.Connection:
+        connection = _LoopConnection(self.open, 64)
         # As SQLAlchemy does for aiosqlite: a forgotten connection must not keep us alive.
         connection._thread.daemon = True
-        return await connection
+        opened: aiosqlite.Connection = await connection
+        return opened
 
-    return connect
+
+class _Checkpoints:
+    """Copies the WAL back into the database file every `EVERY` commits, in a thread.
+
+    SQLite would do it inside a COMMIT (every 1,000 pages), which here runs on the event loop,
+    and a checkpoint writes and syncs the database file. A PASSIVE checkpoint waits for nobody
+    and nobody waits for it."""
+
+    EVERY = 200
+
+    def __init__(self, file: _SqliteFile) -> None:
+        self.file = file
+        self.commits = 0
+        self.running: asyncio.Future[None] | None = None
+
+    def committed(self, _conn: Any) -> None:
+        self.commits += 1
+        if self.commits % self.EVERY or (self.running is not None and not self.running.done()):
+            return
+        loop = asyncio.get_running_loop()
+        self.running = loop.run_in_executor(None, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        connection = self.file.open()
+        try:
+            connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            connection.close()
 
 
 def _in_transaction(dbapi_connection: Any) -> bool:
@@ -204,43 +276,88 @@ def _in_transaction(dbapi_connection: Any) -> bool:
         return True
 
 
+def writers_waiting(engine: AsyncEngine) -> int:
+    """How many writers of this process wait for SQLite's writer turn (0 on PostgreSQL)."""
+    writers = _WRITERS.get(engine.sync_engine)
+    return 0 if writers is None else writers.waiting()
+
+
 class _WriterQueue:
-    """This process's writers to one SQLite file, one at a time, first come first served.
+    """This process's writers to one SQLite file, one at a time: short writes first, then the
+    others in arrival order.
 
     Held from BEGIN IMMEDIATE to COMMIT or ROLLBACK; `info` is the connection's own dict, which
     remembers whether it holds the turn. Called from SQLAlchemy's synchronous events, which run
     inside the async engine's greenlet, so waiting for the turn suspends only this task.
+
+    Short writes (`WRITE_FIRST`: storing an arriving update, recording that messages were sent)
+    take a millisecond; behind a queue of steps they waited for all of them, and with them the
+    person whose update was being stored. Going first, they make each step wait at most one
+    short write longer.
     """
 
     HOLDING = "invataxi_writer_turn"
 
     def __init__(self) -> None:
-        # One lock per event loop: tests and the CLI run several loops in one process.
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+        # One turn per event loop: tests and the CLI run several loops in one process.
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turn] = (
             weakref.WeakKeyDictionary()
         )
 
-    def _lock(self) -> asyncio.Lock:
+    def _turn(self) -> _Turn:
         loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = _Turn()
+        return turn
 
-    def acquire(self, info: dict[str, Any]) -> None:
+    def acquire(self, info: dict[str, Any], first: bool = False) -> None:
         if info.get(self.HOLDING) is not None:
             return
-        lock = self._lock()
-        try:
-            await_only(asyncio.wait_for(lock.acquire(), SQLITE_BUSY_TIMEOUT_MS / 1000))
-        except TimeoutError:
-            raise sqlite3.OperationalError("database is locked") from None
-        info[self.HOLDING] = lock
+        turn = self._turn()
+        if turn.held or turn.waiting:
+            mine = asyncio.get_running_loop().create_future()
+            heapq.heappush(turn.waiting, (0 if first else 1, next(turn.arrivals), mine))
+            try:
+                await_only(asyncio.wait_for(asyncio.shield(mine), SQLITE_BUSY_TIMEOUT_MS / 1000))
+            except BaseException as exc:
+                if mine.done() and not mine.cancelled():
+                    # Handed the turn just as we gave up: pass it on.
+                    turn.pass_on()
+                else:
+                    mine.cancel()
+                if isinstance(exc, TimeoutError):
+                    raise sqlite3.OperationalError("database is locked") from None
+                raise
+        turn.held = True
+        info[self.HOLDING] = turn
+
+    def waiting(self) -> int:
+        turn = self._turns.get(asyncio.get_running_loop())
+        return 0 if turn is None else sum(1 for *_, f in turn.waiting if not f.done())
 
     def release(self, info: dict[str, Any]) -> None:
-        lock = info.pop(self.HOLDING, None)
-        if lock is not None and lock.locked():
-            lock.release()
+        turn = info.pop(self.HOLDING, None)
+        if turn is not None:
+            turn.pass_on()
+
+
+@dataclass
+class _Turn:
+    """Whether a writer holds the turn, and who waits for it (priority, arrival, future)."""
+
+    held: bool = False
+    waiting: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
+    arrivals: itertools.count[int] = field(default_factory=itertools.count)
+
+    def pass_on(self) -> None:
+        """The holder is done: the next writer still waiting gets the turn, or nobody."""
+        while self.waiting:
+            _, _, future = heapq.heappop(self.waiting)
+            if not future.done():
+                future.set_result(None)
+                return
+        self.held = False
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -264,3 +381,13 @@ def reader(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[Asy
     if not isinstance(bind, AsyncEngine):
         return sessions
     return async_sessionmaker(bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+
+
+def short_writes(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions for writes of a millisecond that someone waits on (storing an arriving update,
+    recording a send): on SQLite they take the writer's turn before the steps in the queue."""
+    bind = sessions.kw.get("bind")
+    if not isinstance(bind, AsyncEngine):
+        return sessions
+    kw = {k: v for k, v in sessions.kw.items() if k != "bind"}
+    return async_sessionmaker(bind.execution_options(**{WRITE_FIRST: True}), **kw)
