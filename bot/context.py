@@ -12,6 +12,8 @@ back says nothing at all. The one exception is the answer to a button press (the
 from __future__ import annotations
 
 import asyncio
+import contextvars
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -119,6 +121,8 @@ class Replies:
         self.wakeup = asyncio.Event()
         # Rows handed over here, already claimed: no claim round needed for them.
         self.arrived = asyncio.Event()
+        # The running sender's way to take answers the moment a step commits (`committed`).
+        self.listener: Callable[[], object] | None = None
         self._hand_backs = 0
         self._chat_handed_back: dict[int, int] = {}
         self._checked: dict[int, int] = {}
@@ -149,6 +153,9 @@ class Replies:
             for row in rows:
                 self._checked[row.id] = checked
             self.arrived.set()
+            if self.listener is not None:
+                # Outside the step's context (its session is closing): at once, by the loop.
+                asyncio.get_running_loop().call_soon(self.listener, context=contextvars.Context())
         if queued:
             self.wakeup.set()
 

@@ -67,7 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.cards.registry import CARD_RENDERERS
 from bot.cards.registry import load_all as load_cards
 from bot.context import EDIT, START_LINK_URL, Markup, Replies, load_markup
-from bot.db import reader, transaction
+from bot.db import reader, short_writes, transaction
 from bot.documents import DOCUMENT_RENDERERS, Document
 from bot.documents import load_all as load_documents
 from bot.i18n import I18n, Translator
@@ -348,6 +348,8 @@ class OutboxSender:
         self.bot = bot
         self.sessions = sessions
         self.reads = reader(sessions)
+        # Recording a send is short and holds up the chat's next message: it goes first.
+        self.records = short_writes(sessions)
         self.i18n = i18n
         self.owner = owner
         self.replies = replies or Replies()
@@ -373,6 +375,7 @@ class OutboxSender:
         self.committer: asyncio.Task[None] | None = None
         self.turns: deque[tuple[int, asyncio.Future[float | None]]] = deque()
         self.granter: asyncio.Task[None] | None = None
+        self.releases: set[asyncio.Task[None]] = set()
         load_cards()
         load_keyboards()
         load_documents()
@@ -382,6 +385,7 @@ class OutboxSender:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set, then finish what is in flight (see `STOP_GRACE`)."""
         self.stopping = False
+        self.replies.listener = self._answers_now
         try:
             await self.recover()
         except Exception:
@@ -399,17 +403,8 @@ class OutboxSender:
             self.replies.arrived.clear()
             claimed = 0
             try:
-                urgent = self.replies.take()
-                if urgent:
-                    late = self.replies.overtaking(urgent)
-                    if late:
-                        # Their chat's older rows went back to the table after the step's
-                        # order check: these follow them from the table, in order.
-                        await self._release_ids([r.id for r in late], delay=0.0)
-                        urgent = [r for r in urgent if r not in late]
-                    # Answers to people who are waiting go first, whichever process holds
-                    # the lease: this process's handlers committed them claimed for it.
-                    claimed = self.accept(urgent)
+                # Normally taken already, as the step committed (`_answers_now`).
+                claimed = self._answers_now()
                 if time.monotonic() >= lease_at:
                     lease_at = time.monotonic() + self.claim_seconds / 3
                     leased = await self._take_lease()
@@ -432,6 +427,7 @@ class OutboxSender:
             await _first_of(
                 self.wakeup, self.replies.arrived, self.progress, stop, seconds=CLAIM_EVERY_S
             )
+        self.replies.listener = None
         await self.wind_down(STOP_GRACE)
         if leased:
             with contextlib.suppress(Exception):
@@ -541,6 +537,34 @@ class OutboxSender:
                     .values(status="pending", claimed_by=None, claimed_until=None)
                 )
                 log.warning("took back outbox rows of a stopped process", extra={"owners": gone})
+
+    def _answers_now(self) -> int:
+        """Put the answers of steps that just committed into their chats' queues, at once and
+        not at this loop's next round (which may be waiting for the database meanwhile).
+
+        Answers to people who are waiting go first, whichever process holds the lease: this
+        process's handlers committed them claimed for it. Returns how many were taken."""
+        if self.stopping:
+            return 0
+        urgent = self.replies.take()
+        if not urgent:
+            return 0
+        late = self.replies.overtaking(urgent)
+        if late:
+            # Their chat's older rows went back to the table after the step's order check:
+            # these follow them from the table, in order (until then they stay claimed by
+            # this process, so nobody sends them ahead).
+            release = asyncio.create_task(self._release_ids([r.id for r in late], delay=0.0))
+            self.releases.add(release)
+            release.add_done_callback(self._released)
+            urgent = [r for r in urgent if r not in late]
+        return self.accept(urgent)
+
+    def _released(self, task: asyncio.Task[None]) -> None:
+        self.releases.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # They stay claimed by this process until the claim runs out, then go in order.
+            log.error("sending back answers that came too late failed", exc_info=task.exception())
 
     def accept(self, rows: list[OutboxMessage]) -> int:
         """Take rows this process's steps committed already claimed: no transaction needed."""
@@ -1114,7 +1138,7 @@ class OutboxSender:
             error: BaseException | None = None
             for attempt in range(5):
                 try:
-                    async with transaction(self.sessions) as session:
+                    async with transaction(self.records) as session:
                         await self._write_finish(session, [finished for finished, _ in batch])
                     error = None
                     break

@@ -31,7 +31,7 @@ from aiogram import Bot, Dispatcher
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import transaction
+from bot.db import short_writes, transaction
 from bot.i18n import LANGUAGES, N_
 from bot.services.outbox import enqueue_message
 from bot.storage.dialect import insert_ignore
@@ -122,7 +122,8 @@ async def store_updates(
     ]
     if not rows:
         return 0
-    async with transaction(sessions) as session:
+    # The person who sent it waits: it goes before the steps waiting for SQLite's writer.
+    async with transaction(short_writes(sessions)) as session:
         return await insert_ignore(
             session,
             InboundUpdate.__table__,  # type: ignore[arg-type]

@@ -234,6 +234,39 @@ async def test_an_answer_does_not_overtake_an_older_message_sent_back_to_the_tab
     ]
 
 
+async def test_an_answer_goes_out_while_the_senders_round_waits_for_the_database(
+    world: World,
+) -> None:
+    """The person who is waiting gets the answer as the step commits, not after the sender's
+    claim round (on SQLite it may queue for the writer behind other steps)."""
+    await person(world, 5006)
+    sender = world.sender
+    round_began, round_may_end = asyncio.Event(), asyncio.Event()
+    claim_round = sender.claim_round
+
+    async def slow_round() -> int:
+        round_began.set()
+        await round_may_end.wait()
+        return await claim_round()
+
+    sender.claim_round = slow_round  # type: ignore[method-assign]
+    async with sending(sender):
+        await asyncio.wait_for(round_began.wait(), 10)
+        async with world.sessions() as session, session.begin():
+            answer = enqueue_message(session, chat_id=5006, text="Куда поедем?")
+            await session.flush()
+            answer.status, answer.claimed_by = "sending", sender.owner
+            answer.claimed_until = utcnow() + timedelta(seconds=30)
+        sender.replies.committed([answer], queued=False)
+        for _ in range(500):
+            if world.stand_in.messages(5006):
+                break
+            await asyncio.sleep(0.01)
+        assert [m.text for m in world.stand_in.messages(5006)] == ["Куда поедем?"]
+        assert not round_may_end.is_set(), "the round was still waiting"
+        round_may_end.set()
+
+
 class FixedCard:
     """A card whose text the test sets: enough to see posts, edits and merges."""
 
