@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import itertools
 import json
 import logging
@@ -100,6 +101,8 @@ class Plan:
     api_latency_s: float = DEFAULT_API_LATENCY_MS / 1000
     # The people counted: riders stop waiting for an answer after this long.
     reply_timeout_s: float = 10.0
+    # The measurement has a process of its own (`phase_main`), set up as a running bot's.
+    own_process: bool = False
 
     @classmethod
     def for_args(
@@ -889,6 +892,27 @@ class StatementCount:
         event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
+class GcPauses:
+    """The pauses of full garbage collections (generation 2) while it is entered."""
+
+    def __init__(self) -> None:
+        self.full: list[float] = []
+        self._began = 0.0
+
+    def _seen(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif info.get("generation") == 2:
+            self.full.append(time.perf_counter() - self._began)
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._seen)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._seen)
+
+
 def percentile(values: list[float], share: float) -> float:
     if not values:
         return 0.0
@@ -1086,7 +1110,7 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
     from bot.delivery import Limits, OutboxSender
     from bot.inbox import store_updates
     from bot.keyboards.common import BOOK
-    from bot.runner import prepare
+    from bot.runner import freeze_startup_objects, prepare
 
     # Private chats keep Telegram's pacing (a burst of three, then 1/s), which a person waiting
     # for an answer feels; the fake API has no group or overall flood limits to respect, and
@@ -1101,6 +1125,9 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
     await seed_riders(
         app.sessions, plan.riders, plan.districts, settings.data_key.get_secret_value()
     )
+    if plan.own_process:
+        # As `bot.runner.serve` does once the bot is up.
+        freeze_startup_objects()
     sender = OutboxSender(
         bot, app.sessions, app.i18n, app.owner, replies=app.replies, limits=unlimited
     )
@@ -1134,15 +1161,16 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
             riders, dispatchers, feed, Budget(plan.conversations), Stats(), think_mean_s=0, seed=3
         )
         latency = Stats()
-        await drive(
-            riders,
-            dispatchers,
-            feed,
-            Budget(plan.latency_updates),
-            latency,
-            think_mean_s=plan.think_mean_s,
-            seed=4,
-        )
+        with GcPauses() as pauses:
+            await drive(
+                riders,
+                dispatchers,
+                feed,
+                Budget(plan.latency_updates),
+                latency,
+                think_mean_s=plan.think_mean_s,
+                seed=4,
+            )
         throughput = Stats()
         statements = StatementCount(app.engine)
         cpu_before, api_sim_before = time.process_time(), api.sim_cpu_s
@@ -1188,6 +1216,9 @@ async def measure_bot(plan: Plan, database_url: str, workdir: Path) -> dict[str,
         "api_calls": api.calls,
         "api_latency_ms": plan.api_latency_s * 1000,
         "unanswered": latency.unanswered + throughput.unanswered,
+        # Full garbage collections stop everyone: how many in the latency run, the longest.
+        "full_gc_runs": len(pauses.full),
+        "full_gc_max_ms": max(pauses.full, default=0.0) * 1000,
     }
 
 
@@ -1240,6 +1271,7 @@ def phase_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     plan = Plan.for_args(args.quick, args.pace, args.api_latency_ms, args.people)
+    plan = dataclasses.replace(plan, own_process=True)
     result = asyncio.run(run_phase(args.phase, plan, args.postgres))
     print(json.dumps(result, ensure_ascii=False), flush=True)
     return 0
@@ -1406,6 +1438,8 @@ PUBLIC_KEYS = (
     "sim_cpu_ms_per_update",
     "statements_per_update",
     "api_latency_ms",
+    "full_gc_runs",
+    "full_gc_max_ms",
 )
 
 
@@ -1495,7 +1529,9 @@ def print_updates(plan: Plan, floor: dict[str, Any], runs: dict[str, dict[str, A
             f"{run.get('unanswered', 0)} steps without an answer within 10 s; per update "
             f"{run['cpu_ms_per_update']:.1f} ms of CPU (the simulated people's "
             f"{run['sim_cpu_ms_per_update']:.1f} ms apart) and "
-            f"{run['statements_per_update']:.1f} SQL statements"
+            f"{run['statements_per_update']:.1f} SQL statements; "
+            f"{run.get('full_gc_runs', 0)} full garbage collections while latency was measured, "
+            f"the longest {run.get('full_gc_max_ms', 0.0):.0f} ms"
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -120,9 +121,23 @@ async def prepare(settings: Settings) -> App:
     return app
 
 
+def freeze_startup_objects() -> None:
+    """Leave what startup built (modules, aiogram's models, the app) out of garbage collection.
+
+    A full collection walks every object the process holds: about 0.4 s for a running bot, a
+    pause for everyone (seen several times a minute at 40 updates/s, README "Speed"). What
+    exists now lives as long as the process, so `gc.freeze` takes it out of those walks; what
+    the updates make is collected as before. Once per process, at start: frozen objects are
+    never collected, so an app built and dropped again and again (tests) must not call it.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     app = await prepare(settings)
+    freeze_startup_objects()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -22,6 +22,8 @@ RUN_KEYS = {
     "sim_cpu_ms_per_update",
     "statements_per_update",
     "api_latency_ms",
+    "full_gc_runs",
+    "full_gc_max_ms",
 }
 
 
