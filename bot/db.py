@@ -49,6 +49,8 @@ from sqlalchemy.util import await_only
 from bot.services.district_cache import DISTRICTS, DistrictCache
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL connections kept beside the steps' (`create_engine`).
+SPARE_CONNECTIONS = 4
 # Execution option for an engine whose sessions never write (see `_configure_sqlite`).
 READ_ONLY = "sqlite_read_only"
 # Execution option for an engine whose sessions make short writes that go first (`_WriterQueue`).
@@ -74,11 +76,16 @@ def create_engine(database_url: str, *, echo: bool = False, pool_size: int = 8) 
         if url.database and url.database != ":memory:":
             private_file(Path(url.database))
         file = _SqliteFile.of(url)
+        # A file keeps as many connections as PostgreSQL gets (below): opening one costs a
+        # thread and four PRAGMAs, and the default pool of 5 opened one about twice a second
+        # for the sender under load. (An in-memory database has one, shared.)
+        sized = {} if file.in_memory else {"pool_size": pool_size + SPARE_CONNECTIONS}
         engine = create_async_engine(
             url,
             echo=echo,
             hide_parameters=True,
             async_creator=file.connect,
+            **sized,
             # A returned connection is rolled back only when a transaction is open (see
             # `_configure_sqlite`): each call to aiosqlite is a trip to its thread.
             pool_reset_on_return=None,
@@ -89,13 +96,15 @@ def create_engine(database_url: str, *, echo: bool = False, pool_size: int = 8) 
     # with a PostgreSQL restart fails its first statement instead, which invalidates the pool;
     # the update is retried by the inbox and the sender's or sweep's round runs again.
     # Updates take at most `pool_size` connections at once (they queue for a turn in
-    # `bot.middlewares.DatabaseMiddleware`); the overflow is for the sender and the sweeps, and
-    # a checkout waits its turn for as long as it takes rather than failing a step.
+    # `bot.middlewares.DatabaseMiddleware`). The sender, storing arriving updates and the
+    # sweeps keep `SPARE_CONNECTIONS` of their own: as overflow, each of their transactions
+    # opened a new connection whenever the steps held the rest. A checkout waits its turn for
+    # as long as it takes rather than failing a step.
     return create_async_engine(
         url,
         echo=echo,
         hide_parameters=True,
-        pool_size=pool_size,
+        pool_size=pool_size + SPARE_CONNECTIONS,
         max_overflow=6,
         pool_timeout=600,
         pool_recycle=1800,
@@ -221,7 +230,7 @@ class _SqliteFile:
     def of(cls, url: URL) -> _SqliteFile:
         cargs, cparams = SQLiteDialect_aiosqlite().create_connect_args(url)
         database = str(url.database or "")
-        in_memory = database in ("", ":memory:") or "mode=memory" in database
+        in_memory = not database or ":memory:" in database or "mode=memory" in database
         params = {**cparams, "timeout": 0, "check_same_thread": False}
         return cls(tuple(cargs), params, in_memory)
 

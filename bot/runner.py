@@ -121,6 +121,10 @@ async def prepare(settings: Settings) -> App:
     return app
 
 
+# Collections of the middle generation between two full ones (Python's default: 10).
+FULL_COLLECTION_EVERY = 100
+
+
 def freeze_startup_objects() -> None:
     """Leave what startup built (modules, aiogram's models, the app) out of garbage collection.
 
@@ -129,9 +133,15 @@ def freeze_startup_objects() -> None:
     exists now lives as long as the process, so `gc.freeze` takes it out of those walks; what
     the updates make is collected as before. Once per process, at start: frozen objects are
     never collected, so an app built and dropped again and again (tests) must not call it.
+
+    Full collections then come ten times less often (after 100 collections of the middle
+    generation, not 10): what the updates leave behind is young and collected there, and each
+    full collection still pauses everyone for about 0.1 s.
     """
     gc.collect()
     gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
