@@ -150,12 +150,14 @@ async def _resolve_inline(resolve: Callable[..., Any], *args: Any, **kwargs: Any
     return resolve(*args, **kwargs)
 
 
-def check_magic_filters_inline(router: Router) -> None:
-    """Evaluate `F...` filters in the event loop, not in a worker thread per check.
+def check_filters_inline(router: Router) -> None:
+    """Evaluate synchronous filters in the event loop, not in a worker thread per check.
 
-    aiogram hands every synchronous filter to `asyncio.to_thread`; a text message that passes
-    through every feature router costs a couple of dozen thread hand-offs that way (see
-    README, "Speed"). A magic filter only reads attributes of the update, so it is safe here.
+    aiogram hands every synchronous filter (`F...`, a `State`, a plain function) to
+    `asyncio.to_thread`: a text message that passes through every feature router cost a couple
+    of dozen thread hand-offs that way, and since filters run inside the update's transaction,
+    on SQLite each hand-off let the loop run other work while this update held the single
+    writer (README, "Speed"). The project's filters only read the update and the context.
     """
     for sub in router.chain_tail:
         for observer in sub.observers.values():
@@ -163,7 +165,7 @@ def check_magic_filters_inline(router: Router) -> None:
             for handler in observer.handlers:
                 filters.extend(handler.filters or [])
             for item in filters:
-                if item.magic is not None and not item.awaitable:
+                if not item.awaitable:
                     item.callback = functools.partial(_resolve_inline, item.callback)
                     item.awaitable = True
 
@@ -203,7 +205,7 @@ def create_dispatcher(
         )
     )
     dp.include_routers(*get_routers(settings))
-    check_magic_filters_inline(dp)
+    check_filters_inline(dp)
     return dp
 
 

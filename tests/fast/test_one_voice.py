@@ -71,6 +71,22 @@ def test_no_handler_can_reach_a_bot() -> None:
     assert offenders == []
 
 
+async def test_no_filter_or_handler_runs_in_a_worker_thread(migrated_db: str, tmp_path) -> None:
+    """aiogram sends a synchronous filter or handler to a thread (asyncio.to_thread), and the
+    loop runs other updates meanwhile, while this one holds its transaction (on SQLite, the
+    single writer). Every filter and handler of the app is evaluated in the loop."""
+    async with fast_bot(migrated_db, tmp_path) as fast:
+        threaded = [
+            repr(item.callback)[:100]
+            for router in fast.app.dp.chain_tail
+            for observer in router.observers.values()
+            for handler in observer.handlers
+            for item in [handler, *(handler.filters or []), *(observer._handler.filters or [])]
+            if not item.awaitable
+        ]
+    assert threaded == []
+
+
 async def test_first_contact_is_answered_through_the_outbox(migrated_db: str, tmp_path) -> None:
     async with fast_bot(migrated_db, tmp_path) as fast:
         await fast.feed(fast.text(7001, "/start"))
