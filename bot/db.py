@@ -27,6 +27,7 @@ import heapq
 import itertools
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -194,7 +195,7 @@ class _LoopConnection(aiosqlite.Connection):
     """
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if getattr(fn, "__name__", "") in _THREAD_CALLS:
+        if _in_thread(fn):
             return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
@@ -211,8 +212,18 @@ class _LoopConnection(aiosqlite.Connection):
             waited, pause = waited + pause, min(pause * 2, 0.05)
 
 
-# Calls that may wait on the disk: made in aiosqlite's thread.
+# Calls of the connection that may wait on the disk: made in aiosqlite's thread. (A cursor's
+# close is not one of them: it only frees the statement.)
 _THREAD_CALLS = frozenset({"close", "executescript", "backup", "iterdump"})
+
+
+def _in_thread(fn: Callable[..., Any]) -> bool:
+    return (
+        isinstance(getattr(fn, "__self__", None), sqlite3.Connection)
+        and getattr(fn, "__name__", "") in _THREAD_CALLS
+    )
+
+
 # Calls SQLite may refuse as busy, and that can then simply be made again.
 _RETRIED = frozenset({"execute", "executemany", "commit"})
 _BUSY_TIMEOUT_S = SQLITE_BUSY_TIMEOUT_MS / 1000
@@ -303,6 +314,11 @@ class _WriterQueue:
     take a millisecond; behind a queue of steps they waited for all of them, and with them the
     person whose update was being stored. Going first, they make each step wait at most one
     short write longer.
+
+    A free turn is taken by whoever asks, even while the writer woken for it has not run yet:
+    transactions run on the loop without giving it away (`_LoopConnection`), so one that finds
+    the turn free is done before the woken writer runs. Handing the turn over instead left it
+    unused for a whole turn of the loop per writer, and everyone arriving meanwhile queued.
     """
 
     HOLDING = "invataxi_writer_turn"
@@ -324,20 +340,25 @@ class _WriterQueue:
         if info.get(self.HOLDING) is not None:
             return
         turn = self._turn()
-        if turn.held or turn.waiting:
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+        # Woken and found the turn taken again: wait at the front.
+        rank = 0 if first else 1
+        while turn.held:
             mine = asyncio.get_running_loop().create_future()
-            heapq.heappush(turn.waiting, (0 if first else 1, next(turn.arrivals), mine))
+            heapq.heappush(turn.waiting, (rank, next(turn.arrivals), mine))
             try:
-                await_only(asyncio.wait_for(asyncio.shield(mine), SQLITE_BUSY_TIMEOUT_MS / 1000))
+                left = max(0.0, deadline - time.monotonic())
+                await_only(asyncio.wait_for(asyncio.shield(mine), left))
             except BaseException as exc:
                 if mine.done() and not mine.cancelled():
-                    # Handed the turn just as we gave up: pass it on.
-                    turn.pass_on()
+                    # Woken just as we gave up: wake the next one instead.
+                    turn.wake_next()
                 else:
                     mine.cancel()
                 if isinstance(exc, TimeoutError):
                     raise sqlite3.OperationalError("database is locked") from None
                 raise
+            rank = -1
         turn.held = True
         info[self.HOLDING] = turn
 
@@ -348,25 +369,25 @@ class _WriterQueue:
     def release(self, info: dict[str, Any]) -> None:
         turn = info.pop(self.HOLDING, None)
         if turn is not None:
-            turn.pass_on()
+            turn.held = False
+            turn.wake_next()
 
 
 @dataclass
 class _Turn:
-    """Whether a writer holds the turn, and who waits for it (priority, arrival, future)."""
+    """Whether a writer holds the turn, and who waits for it (rank, arrival, future)."""
 
     held: bool = False
     waiting: list[tuple[int, int, asyncio.Future[None]]] = field(default_factory=list)
     arrivals: itertools.count[int] = field(default_factory=itertools.count)
 
-    def pass_on(self) -> None:
-        """The holder is done: the next writer still waiting gets the turn, or nobody."""
+    def wake_next(self) -> None:
+        """The turn is free: wake the first writer still waiting (it takes it if still free)."""
         while self.waiting:
             _, _, future = heapq.heappop(self.waiting)
             if not future.done():
                 future.set_result(None)
                 return
-        self.held = False
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -206,3 +206,24 @@ async def test_the_database_file_gets_the_writes_not_only_the_wal(
         assert pages_in_file() > before + 50
     finally:
         await engine.dispose()
+
+
+async def test_a_transaction_does_not_give_the_loop_away(migrated_sqlite_url: str) -> None:
+    """From BEGIN to COMMIT nothing else runs: the write lock is held for this work only, and
+    no other writer queues behind a transaction that is waiting for a thread."""
+    engine = create_engine(migrated_sqlite_url)
+    sessions = create_sessionmaker(engine)
+    others_ran: list[str] = []
+    try:
+        async with sessions() as session:
+            session.add(AuditLog(action="first", subject="x"))
+            await session.flush()
+            asyncio.get_running_loop().call_soon(others_ran.append, "another task")
+            for n in range(5):
+                session.add(AuditLog(action="more", subject=str(n)))
+                await session.flush()
+                await session.scalar(select(func.count()).select_from(AuditLog))
+            await session.commit()
+            assert others_ran == []
+    finally:
+        await engine.dispose()
