@@ -25,6 +25,7 @@ import asyncio
 import contextvars
 import heapq
 import itertools
+import logging
 import os
 import sqlite3
 import time
@@ -48,6 +49,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import await_only
 
 from bot.services.district_cache import DISTRICTS, DistrictCache
+
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # PostgreSQL connections kept beside the steps' (`create_engine`).
@@ -205,7 +208,8 @@ class _LoopConnection(aiosqlite.Connection):
                 return fn(*args, **kwargs)
             except sqlite3.OperationalError as exc:
                 busy = "database is locked" in str(exc) or "database is busy" in str(exc)
-                if not busy or fn.__name__ not in _RETRIED or waited >= _BUSY_TIMEOUT_S:
+                retried = getattr(fn, "__name__", "") in _RETRIED
+                if not busy or not retried or waited >= _BUSY_TIMEOUT_S:
                     raise
             # A statement SQLite refused as busy did not run: it is simply tried again.
             await asyncio.sleep(pause)
@@ -277,6 +281,7 @@ class _Checkpoints:
             return
         loop = asyncio.get_running_loop()
         self.running = loop.run_in_executor(None, self._checkpoint)
+        self.running.add_done_callback(_checkpoint_done)
 
     def _checkpoint(self) -> None:
         connection = self.file.open()
@@ -285,6 +290,12 @@ class _Checkpoints:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             connection.close()
+
+
+def _checkpoint_done(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        # The next one tries again; meanwhile the WAL only grows.
+        log.warning("a SQLite checkpoint failed: %s", type(done.exception()).__name__)
 
 
 def _in_transaction(dbapi_connection: Any) -> bool:
