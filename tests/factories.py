@@ -30,7 +30,7 @@ from bot.keyboards import registration as reg_kb
 from bot.keyboards.common import BACK, CANCEL, SKIP
 from bot.services import booking_rules as br
 from bot.services import registration as reg
-from bot.services.booking import Draft
+from bot.services.booking import Draft, create_booking, new_request_key
 from bot.services.consent_text import CONSENT_SUMMARY, FULL_TEXT_BUTTON
 from bot.services.crypto import DataKey, seal_iin
 from bot.services.outbox import enqueue_card
@@ -716,6 +716,33 @@ def booking_draft(rider: Rider, **changes: Any) -> Draft:
         booked_by=rider.account_id,
     )
     return replace(base, **changes)
+
+
+async def book_trip(
+    session: AsyncSession,
+    rider_id: int,
+    day: date,
+    at: time,
+    actor: Actor,
+    tz: ZoneInfo,
+    **changes: Any,
+) -> tuple[Ride, Ride | None]:
+    """A trip from home to the hospital booked earlier, as the conversation's Confirm books it
+    (committed); `changes` add to the summary (a way back, an assistant)."""
+    draft = Draft(
+        rider_id=rider_id,
+        pickup_address=HOME,
+        destination=HOSPITAL,
+        purpose="clinic",
+        day=day,
+        pickup_time=at,
+        request_key=new_request_key(),
+        **changes,
+    )
+    result = await create_booking(session, draft, actor, utcnow(), tz=tz)
+    await session.commit()
+    assert result.ride is not None, result.reason
+    return result.ride, result.return_ride
 
 
 # -- sweeps run as several processes would (tests/test_sweeps.py and the report's) -------------

@@ -23,7 +23,7 @@ from bot.services.rides import Actor, record_creation
 from handlers.booking import day_text
 from handlers.my_rides import short_when
 from models import Ride, RideEvent, Rider, RideStatus, utcnow
-from tests.factories import GROUP, HOME, HOSPITAL, Booker, Q, rides, seed_rider
+from tests.factories import GROUP, HOME, HOSPITAL, Booker, Q, book_trip, rides, seed_rider
 
 TID = 7501
 
@@ -35,23 +35,11 @@ def first_days(bot: Any) -> list[date]:
 async def book(bot: Any, rider_id: int, day: date, at: time, *, tid: int = TID) -> Ride:
     """A ride booked through the service, as the conversation's Confirm does."""
     async with bot.sessions() as session:
-        draft = booking.Draft(
-            rider_id=rider_id,
-            pickup_address=HOME,
-            destination=HOSPITAL,
-            purpose="clinic",
-            day=day,
-            pickup_time=at,
-            request_key=booking.new_request_key(),
-        )
-        result = await booking.create_booking(
-            session, draft, Actor("rider", tid, f"User {tid}"), utcnow(), tz=bot.settings.tz
-        )
-        await session.commit()
-    assert result.ride is not None, result.reason
+        actor = Actor("rider", tid, f"User {tid}")
+        ride, _ = await book_trip(session, rider_id, day, at, actor, bot.settings.tz)
     bot.app.outbox_wakeup.set()
     await bot.settle()
-    return result.ride
+    return ride
 
 
 async def open_ride(user: Any, t: Translator, ride: Ride, tz: Any) -> Any:

@@ -7,12 +7,11 @@ from datetime import date, datetime, time
 
 from sqlalchemy import select
 
-from bot.services import booking
 from bot.services import booking_rules as br
 from bot.services.help import format_phone
 from bot.services.rides import Actor
-from models import District, Ride, utcnow
-from tests.factories import HOME, HOSPITAL
+from models import District, Ride
+from tests.factories import book_trip
 from tests.fast.harness import FastBot, Said
 
 UID = 7801
@@ -24,25 +23,13 @@ UID = 7801
 async def book(
     fast: FastBot, rider_id: int, day: date, at: time, back: time | None = None
 ) -> tuple[Ride, Ride | None]:
-    """A trip booked earlier, as the conversation's Confirm books it."""
+    """A trip booked earlier, with an assistant and maybe a way back."""
     async with fast.app.sessions() as session:
-        draft = booking.Draft(
-            rider_id=rider_id,
-            pickup_address=HOME,
-            destination=HOSPITAL,
-            purpose="clinic",
-            day=day,
-            pickup_time=at,
-            return_time=back,
-            assistant=True,
-            request_key=booking.new_request_key(),
+        actor = Actor("rider", UID, "User")
+        tz = fast.app.settings.tz
+        return await book_trip(
+            session, rider_id, day, at, actor, tz, return_time=back, assistant=True
         )
-        result = await booking.create_booking(
-            session, draft, Actor("rider", UID, "User"), utcnow(), tz=fast.app.settings.tz
-        )
-        await session.commit()
-    assert result.ride is not None, result.reason
-    return result.ride, result.return_ride
 
 
 def window(fast: FastBot) -> list[date]:

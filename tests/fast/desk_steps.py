@@ -25,22 +25,7 @@ S = RideStatus
 
 
 def group_press(fast: FastBot, user_id: int, chat_id: int, message_id: int, data: str) -> Any:
-    return {
-        "update_id": next(fast.ids),
-        "callback_query": {
-            "id": f"q{next(fast.ids)}",
-            "chat_instance": "g",
-            "from": {"id": user_id, "is_bot": False, "first_name": "Айгүл"},
-            "data": data,
-            "message": {
-                "message_id": message_id,
-                "date": 1_780_000_000,
-                "chat": {"id": chat_id, "type": "supergroup", "title": "Диспетчеры"},
-                "from": {"id": 123456, "is_bot": True, "first_name": "Invataxi"},
-                "text": "…",
-            },
-        },
-    }
+    return fast.press(user_id, data, message_id, group=chat_id, name="Айгүл")
 
 
 async def press(fast: FastBot, ride: Ride, act: Act, arg: int = 0, *, user: int = AIGUL) -> str:

@@ -93,18 +93,32 @@ class FastBot:
             },
         }
 
-    def press(self, user_id: int, data: str, message_id: int = 50) -> dict[str, Any]:
+    def press(
+        self,
+        user_id: int,
+        data: str,
+        message_id: int = 50,
+        *,
+        group: int | None = None,
+        name: str = "Тест",
+    ) -> dict[str, Any]:
+        """A press on a bot message in the person's private chat, or (`group`) in a group."""
+        chat: dict[str, Any] = (
+            {"id": user_id, "type": "private", "first_name": name}
+            if group is None
+            else {"id": group, "type": "supergroup", "title": "Диспетчеры"}
+        )
         return {
             "update_id": next(self.ids),
             "callback_query": {
                 "id": f"q{next(self.ids)}",
-                "chat_instance": "c",
-                "from": {"id": user_id, "is_bot": False, "first_name": "Тест"},
+                "chat_instance": "c" if group is None else "g",
+                "from": {"id": user_id, "is_bot": False, "first_name": name},
                 "data": data,
                 "message": {
                     "message_id": message_id,
                     "date": 1_780_000_000,
-                    "chat": {"id": user_id, "type": "private", "first_name": "Тест"},
+                    "chat": chat,
                     "from": {"id": 123456, "is_bot": True, "first_name": "Invataxi"},
                     "text": "…",
                 },

@@ -56,9 +56,7 @@ async def pending_order(fast: FastBot) -> int:
 
 
 def group_press(fast: FastBot, user_id: int, data: str) -> dict[str, Any]:
-    update = fast.press(user_id, data)
-    update["callback_query"]["message"]["chat"] = {"id": GROUP, "type": "supergroup", "title": "D"}
-    return update
+    return fast.press(user_id, data, group=GROUP)
 
 
 def toasts(fast: FastBot) -> list[str]:
